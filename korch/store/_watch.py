@@ -1,0 +1,183 @@
+"""Watches over the engine's event log, shared by MemoryStore and SQLiteStore.
+
+A watcher is a cursor, not a queue: the store appends each revision's events to one shared
+log and wakes the watchers once; each watcher then reads the revisions it has not seen, keeps
+the events under its keys and delivers them as one :class:`WatchResponse` (a transaction's
+events always together). So a write costs the same with 0 or 1,000 watchers, and a slow
+watcher never blocks writers or loses events.
+
+Policy for slow watchers (the per-watcher buffer is the cursor plus one response of at most
+``max_revisions_per_response`` revisions): a watcher that falls behind keeps reading from the
+log — in memory for MemoryStore; for SQLiteStore the in-memory window is bounded and older
+revisions are read back from the database. Only when the revisions it still needs have been
+compacted does the watcher end, raising :class:`korch.errors.Compacted` with the compact
+revision, so the caller relists and resumes: events are never dropped silently.
+
+Watchers of the same keys woken together share the filtering work: the hub memoises the last
+response per (keys, prev_kv) and revision span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import anyio
+
+from korch import errors
+from korch.store import _engine
+from korch.store import _types as t
+
+__all__ = ("HistoryFetch", "LocalWatch", "WatchHub")
+
+HistoryFetch = Callable[[int, int], Awaitable[Sequence[tuple[t.Event, ...]]]]
+"""``fetch(start, stop)`` returns the events of revisions start..stop read back from storage."""
+
+_MemoKey = tuple[bytes, bytes | None, bool]
+
+
+class WatchHub:
+    """Tells watchers which revisions are visible and wakes them when that changes."""
+
+    def __init__(
+        self,
+        engine: _engine.Engine,
+        *,
+        fetch: HistoryFetch | None = None,
+        max_revisions_per_response: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.visible = engine.revision
+        self.closed = False
+        self.watchers: set[LocalWatch] = set()
+        self.max_revisions = max_revisions_per_response
+        self._fetch = fetch
+        self._changed: anyio.Event | None = None
+        self._memo: dict[_MemoKey, tuple[int, int, tuple[t.Event, ...]]] = {}
+
+    def publish(self, revision: int) -> None:
+        """Revisions up to ``revision`` may now be delivered."""
+        self.visible = revision
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
+
+    def wake(self) -> None:
+        """Wake every watcher (for progress notifications and close)."""
+        self.publish(self.visible)
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake()
+
+    async def wait(self) -> None:
+        changed = self._changed
+        if changed is None:
+            changed = self._changed = anyio.Event()
+        await changed.wait()
+
+    async def collect(
+        self, key: bytes, end: bytes | None, prev_kv: bool, start: int, stop: int
+    ) -> tuple[tuple[t.Event, ...], int]:
+        """Events under the keys for revisions start..stop (capped); returns (events, last)."""
+        engine = self.engine
+        if start < engine.compact_revision:
+            raise errors.Compacted(start, engine.compact_revision)
+        stop = min(stop, start + self.max_revisions - 1)
+        memo_key = (key, end, prev_kv)
+        memo = self._memo.get(memo_key)
+        if memo is not None and memo[0] == start and memo[1] == stop:
+            return memo[2], stop
+        entries: Sequence[tuple[t.Event, ...]]
+        if start < engine.log_base:
+            if self._fetch is None:  # pragma: no cover - MemoryStore keeps its whole log
+                raise errors.Compacted(start, engine.log_base)
+            stop = min(stop, engine.log_base - 1)
+            entries = await self._fetch(start, stop)
+        else:
+            entries = engine.events_between(start, stop)
+        found: list[t.Event] = []
+        if end is None:
+            for batch in entries:
+                found.extend(ev for ev in batch if ev.kv.key == key)
+        elif end == b"\x00":
+            for batch in entries:
+                found.extend(ev for ev in batch if ev.kv.key >= key)
+        else:
+            for batch in entries:
+                found.extend(ev for ev in batch if key <= ev.kv.key < end)
+        if not prev_kv:
+            found = [ev if ev.prev_kv is None else t.Event(ev.type, ev.kv, None) for ev in found]
+        events = tuple(found)
+        self._memo[memo_key] = (start, stop, events)
+        return events, stop
+
+
+class LocalWatch:
+    """One watcher: a cursor over the hub's log (see the module docstring)."""
+
+    def __init__(
+        self,
+        hub: WatchHub,
+        key: bytes,
+        end: bytes | None,
+        *,
+        start_revision: int,
+        prev_kv: bool,
+        progress_notify: bool,
+    ) -> None:
+        self._hub = hub
+        self._key = key
+        self._end = end
+        self._prev_kv = prev_kv
+        self.progress_notify = progress_notify
+        self._next = start_revision if start_revision > 0 else hub.visible + 1
+        self._progress_due = False
+        self._closed = False
+        engine = hub.engine
+        if self._next < engine.compact_revision:
+            raise errors.Compacted(self._next, engine.compact_revision)
+
+    @property
+    def revision(self) -> int:
+        """The revision this watcher has seen everything up to."""
+        return min(self._next - 1, self._hub.visible)
+
+    def request_progress_now(self) -> None:
+        self._progress_due = True
+        self._hub.wake()
+
+    async def request_progress(self) -> None:
+        self.request_progress_now()
+
+    def close(self) -> None:
+        self._closed = True
+        self._hub.watchers.discard(self)
+
+    async def responses(self) -> AsyncIterator[t.WatchResponse]:
+        hub = self._hub
+        while True:
+            if hub.closed:
+                raise errors.StoreClosed("the store was closed while watching")
+            if self._closed:
+                return
+            visible = hub.visible
+            if self._next <= visible:
+                events, last = await hub.collect(
+                    self._key, self._end, self._prev_kv, self._next, visible
+                )
+                self._next = last + 1
+                if events:
+                    self._progress_due = False
+                    yield t.WatchResponse(events, last)
+                continue
+            if self._progress_due:
+                self._progress_due = False
+                yield t.WatchResponse((), visible)
+                continue
+            await hub.wait()
+
+    async def __aiter__(self) -> AsyncIterator[t.Event]:
+        async for response in self.responses():
+            for event in response.events:
+                yield event

@@ -90,10 +90,14 @@ class WatchHub:
             return memo[2], stop
         entries: Sequence[tuple[t.Event, ...]]
         if start < engine.log_base:
-            if self._fetch is None:  # pragma: no cover - MemoryStore keeps its whole log
-                raise errors.Compacted(start, engine.log_base)
-            stop = min(stop, engine.log_base - 1)
-            entries = await self._fetch(start, stop)
+            if self._fetch is None:
+                # MemoryStore keeps its whole log since the compaction point: what lies
+                # before the log is revision 1 (no events) or a restored snapshot's state
+                stop = min(stop, engine.log_base - 1)
+                entries = ()
+            else:
+                stop = min(stop, engine.log_base - 1)
+                entries = await self._fetch(start, stop)
         else:
             entries = engine.events_between(start, stop)
         found: list[t.Event] = []
@@ -168,7 +172,8 @@ class LocalWatch:
                 )
                 self._next = last + 1
                 if events:
-                    self._progress_due = False
+                    if last >= visible:  # a response that reaches the head reports progress
+                        self._progress_due = False
                     yield t.WatchResponse(events, last)
                 continue
             if self._progress_due:

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from korch import clock as clock_module
@@ -121,6 +122,9 @@ class SQLiteStore(_local.LocalStore):
                 done.set()
 
     async def _flush(self) -> None:
+        # let the writers that are ready to run apply their writes first, so they ride in
+        # this flush instead of waiting for the next one (group commit)
+        await anyio.lowlevel.checkpoint()
         engine = self._engine
         start, stop = self._synced + 1, engine.revision
         rows: list[tuple[object, ...]] = []

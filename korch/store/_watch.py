@@ -19,9 +19,11 @@ response per (keys, prev_kv) and revision span.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
+import sniffio
 
 from korch import errors
 from korch.store import _engine
@@ -52,11 +54,18 @@ class WatchHub:
         self.max_revisions = max_revisions_per_response
         self._fetch = fetch
         self._changed: anyio.Event | None = None
-        self._memo: dict[_MemoKey, tuple[int, int, tuple[t.Event, ...]]] = {}
+        self._future: asyncio.Future[None] | None = None
+        self._asyncio: bool | None = None
+        self._memo: dict[_MemoKey, tuple[int, int, t.WatchResponse]] = {}
 
     def publish(self, revision: int) -> None:
         """Revisions up to ``revision`` may now be delivered."""
         self.visible = revision
+        future = self._future
+        if future is not None:
+            self._future = None
+            if not future.done():
+                future.set_result(None)
         changed = self._changed
         if changed is not None:
             self._changed = None
@@ -71,15 +80,36 @@ class WatchHub:
         self.wake()
 
     async def wait(self) -> None:
-        changed = self._changed
-        if changed is None:
-            changed = self._changed = anyio.Event()
-        await changed.wait()
+        """Sleep until the next publish (or a spurious wake-up: callers re-check)."""
+        if self._asyncio is None:
+            self._asyncio = sniffio.current_async_library() == "asyncio"
+        if not self._asyncio:
+            changed = self._changed
+            if changed is None:
+                changed = self._changed = anyio.Event()
+            await changed.wait()
+            return
+        # On asyncio every watcher awaits one shared future: a publish to 1,000 watchers is
+        # then one set_result, and a wake-up costs one task step (the hot path of fan-out).
+        future = self._future
+        if future is None:
+            future = self._future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            # another watcher was cancelled, which cancels the shared future: the others
+            # just wake up and wait again
+            if self._future is future:
+                self._future = None
 
     async def collect(
         self, key: bytes, end: bytes | None, prev_kv: bool, start: int, stop: int
-    ) -> tuple[tuple[t.Event, ...], int]:
-        """Events under the keys for revisions start..stop (capped); returns (events, last)."""
+    ) -> t.WatchResponse:
+        """Events under the keys for revisions start..stop (capped) as one response whose
+        ``revision`` is the last revision covered (shared by watchers of the same keys)."""
         engine = self.engine
         if start < engine.compact_revision:
             raise errors.Compacted(start, engine.compact_revision)
@@ -87,7 +117,7 @@ class WatchHub:
         memo_key = (key, end, prev_kv)
         memo = self._memo.get(memo_key)
         if memo is not None and memo[0] == start and memo[1] == stop:
-            return memo[2], stop
+            return memo[2]
         entries: Sequence[tuple[t.Event, ...]]
         if start < engine.log_base:
             if self._fetch is None:
@@ -112,9 +142,9 @@ class WatchHub:
                 found.extend(ev for ev in batch if key <= ev.kv.key < end)
         if not prev_kv:
             found = [ev if ev.prev_kv is None else t.Event(ev.type, ev.kv, None) for ev in found]
-        events = tuple(found)
-        self._memo[memo_key] = (start, stop, events)
-        return events, stop
+        response = t.WatchResponse(tuple(found), stop)
+        self._memo[memo_key] = (start, stop, response)
+        return response
 
 
 class LocalWatch:
@@ -167,14 +197,14 @@ class LocalWatch:
                 return
             visible = hub.visible
             if self._next <= visible:
-                events, last = await hub.collect(
+                response = await hub.collect(
                     self._key, self._end, self._prev_kv, self._next, visible
                 )
-                self._next = last + 1
-                if events:
-                    if last >= visible:  # a response that reaches the head reports progress
+                self._next = response.revision + 1
+                if response.events:
+                    if response.revision >= visible:  # reaching the head reports progress
                         self._progress_due = False
-                    yield t.WatchResponse(events, last)
+                    yield response
                 continue
             if self._progress_due:
                 self._progress_due = False

@@ -1,0 +1,111 @@
+"""Command definitions. Heavy imports happen inside the commands, so ``korch --help`` is fast."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ("main",)
+
+
+@click.group()
+@click.version_option(package_name="korch")
+def main() -> None:
+    """korch: the parts Kubernetes is made of, as composable Python."""
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: print a table and, with --json PATH, write the results."""
+
+
+@bench.command("store")
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["memory", "sqlite", "etcd"]),
+    help="Backends to run (repeat the option); default: all three.",
+)
+@click.option(
+    "--ops", "operations", default=20_000, show_default=True, help="Operations per workload."
+)
+@click.option(
+    "--etcd-ops", default=5_000, show_default=True, help="Operations per workload against etcd."
+)
+@click.option(
+    "--watchers", default=1000, show_default=True, help="Watchers in the fan-out test (0: skip)."
+)
+@click.option(
+    "--rate", default=10_000.0, show_default=True, help="Events per second in the fan-out test."
+)
+@click.option(
+    "--duration", default=2.0, show_default=True, help="Seconds of events in the fan-out test."
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON here."
+)
+def bench_store(
+    backends: tuple[str, ...],
+    operations: int,
+    etcd_ops: int,
+    watchers: int,
+    rate: float,
+    duration: float,
+    json_path: str | None,
+) -> None:
+    """Puts, gets, ranges and txns per second (1 and 64 tasks) and watch fan-out latency,
+    on MemoryStore, SQLiteStore (fsync'd) and a real etcd started on loopback."""
+    import anyio
+
+    from korch.cli import _bench_store
+    from korch.testing import find_etcd
+
+    console = Console()
+    chosen = list(backends) or list(_bench_store.BACKENDS)
+    if "etcd" in chosen and find_etcd() is None:
+        if backends:
+            raise click.ClickException("etcd is not installed: apt-get install -y etcd-server")
+        console.print("[yellow]etcd is not installed (apt-get install -y etcd-server): skipped")
+        chosen.remove("etcd")
+    results = anyio.run(
+        lambda: _bench_store.run_store_bench(
+            backends=chosen,
+            operations=operations,
+            watchers=watchers,
+            rate=rate,
+            duration=duration,
+            etcd_operations=etcd_ops,
+            progress=lambda message: console.log(message),
+        )
+    )
+    table = Table(
+        title=f"korch bench store — {platform.node()}, {platform.processor() or platform.machine()}"
+    )
+    for column in ("backend", "workload", "tasks", "ops", "ops/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column in ("backend", "workload") else "right")
+    for r in results:
+        table.add_row(
+            r.backend,
+            r.workload,
+            str(r.concurrency),
+            str(r.operations),
+            f"{r.ops_per_s:,.0f}",
+            "" if r.p50_ms is None else f"{r.p50_ms:.2f}",
+            "" if r.p99_ms is None else f"{r.p99_ms:.2f}",
+        )
+    console.print(table)
+    console.print(f"peak RSS {_bench_store.peak_rss_mb():.0f} MB")
+    if json_path:
+        with open(json_path, "w") as out:
+            json.dump([r.to_json() for r in results], out, indent=2)
+            out.write("\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -113,11 +113,14 @@ async def test_close_ends_open_watches(make_store) -> None:  # type: ignore[no-u
     store = make_store()
     ended = []
 
+    async def drain() -> None:
+        async with store.watch(b"/", prefix=True) as stream:
+            async for _ in stream:
+                pass
+
     async def consume() -> None:
         with pytest.raises(errors.StoreClosed):
-            async with store.watch(b"/", prefix=True) as stream:
-                async for _ in stream:
-                    pass
+            await drain()
         ended.append(True)
 
     async with anyio.create_task_group() as group:

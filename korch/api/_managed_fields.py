@@ -1,12 +1,11 @@
 """Server-side apply: field ownership (``metadata.managedFields``) over wire-format objects.
 
-A :class:`FieldSet` is an immutable set of field paths. A path is a tuple of path elements,
-each kept in its serialised FieldsV1 form so that equal elements are equal strings:
-``"f:spec"`` (a field), ``'k:{"name":"c"}'`` (an item of a ``map`` list, by its key fields,
-JSON with sorted keys), ``'v:"x"'`` (an item of a ``set`` list), ``"i:0"`` (a list index).
-A set holds *members*: leaves (scalars, atomic lists and maps, empty objects, nulls) and list
-items; an object field is a member only through its leaves. FieldsV1 marks a member that
-also has children with ``".": {}``.
+Ownership is recorded as :class:`~korch.api._fieldset.FieldSet` values (immutable sets of
+field paths such as ``("f:spec", "f:containers", 'k:{"name":"c"}', "f:image")``; the path
+syntax, FieldsV1 encoding and set algebra live in :mod:`korch.api._fieldset`, and
+:class:`FieldSet` and :func:`format_path` are re-exported here). This module walks
+wire-format objects with a kind's patch schema to compute such sets, and keeps the
+managedFields entries.
 
 :func:`apply` follows kube-apiserver (structured-merge-diff):
 
@@ -34,13 +33,13 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 
 from korch import errors
-from korch.api import _patch, _strategic
+from korch.api import _fieldset, _patch, _strategic
 
 __all__ = (
     "FieldSet",
@@ -50,7 +49,9 @@ __all__ = (
     "update_managed_fields",
 )
 
-Path = tuple[str, ...]
+Path = _fieldset.Path
+FieldSet = _fieldset.FieldSet
+format_path = _fieldset.format_path
 
 # What kube-apiserver never records: type meta and the server-owned metadata fields.
 _STRIPPED: Final = frozenset(
@@ -75,210 +76,19 @@ _ANCIENT_CHANGES: Final = "ancient-changes"
 _MAX_UPDATE_MANAGERS: Final = 10
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _canonical_element(element: str) -> str:
-    """Normalise one serialised path element, or raise BadRequest."""
-    if not isinstance(element, str):
-        raise errors.BadRequest(f"invalid managedFields path element {element!r}")
-    kind, sep, rest = element.partition(":")
-    if sep and kind == "f":
-        return element
-    if sep and kind in ("k", "v", "i"):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = _BAD
-        if kind == "k" and isinstance(value, dict):
-            return "k:" + _canonical(value)
-        if kind == "v" and value is not _BAD:
-            return "v:" + _canonical(value)
-        if kind == "i" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return f"i:{value}"
-    raise errors.BadRequest(f"invalid managedFields path element {element!r}")
-
-
-_BAD: Final = object()
-
-
-def _element_sort_key(element: str) -> tuple[int, Any]:
-    # Fields, then keys, then values, then indexes, as structured-merge-diff orders them.
-    kind, _, rest = element.partition(":")
-    rank = "fkvi".index(kind)
-    return (rank, int(rest) if kind == "i" else rest)
-
-
-def format_path(path: Path) -> str:
-    """A path as kube-apiserver prints it: ``.spec.containers[name="c"].image``."""
-    parts: list[str] = []
-    for element in path:
-        kind, _, rest = element.partition(":")
-        if kind == "f":
-            parts.append("." + rest)
-        elif kind == "k":
-            keys = json.loads(rest)
-            parts.append("[" + ",".join(f"{k}={_canonical(keys[k])}" for k in sorted(keys)) + "]")
-        elif kind == "v":
-            parts.append(f"[={rest}]")
-        else:
-            parts.append(f"[{rest}]")
-    return "".join(parts)
-
-
-@attrs.frozen
-class FieldSet:
-    """An immutable set of field paths (see the module docstring for the element syntax).
-
-    Supports ``|``, ``&``, ``-`` (and :meth:`union`, :meth:`intersection`,
-    :meth:`difference`), ``in``, ``len`` and iteration (in FieldsV1 order).
-    """
-
-    paths: frozenset[Path] = frozenset()
-
-    @classmethod
-    def of(cls, paths: Iterable[Iterable[str]]) -> FieldSet:
-        """A set of the given paths; each element is normalised (``'k:{"b":1,"a":2}'``
-        becomes ``'k:{"a":2,"b":1}'``).
-
-        Raises:
-            korch.errors.BadRequest: an element is not ``f:``, ``k:``, ``v:`` or ``i:``.
-        """
-        return cls(frozenset(tuple(_canonical_element(e) for e in p) for p in paths))
-
-    @classmethod
-    def from_fields_v1(cls, fields: Mapping[str, Any]) -> FieldSet:
-        """Parse Kubernetes' FieldsV1 JSON (``{"f:spec": {"f:replicas": {}}}``).
-
-        Raises:
-            korch.errors.BadRequest: the value is not a valid FieldsV1 tree.
-        """
-        out: set[Path] = set()
-
-        def walk(node: Any, prefix: Path) -> None:
-            if not isinstance(node, dict):
-                raise errors.BadRequest(f"invalid FieldsV1 at {format_path(prefix)!r}: {node!r}")
-            if not node and prefix:
-                out.add(prefix)
-            for key, child in node.items():
-                if key == ".":
-                    if prefix:
-                        out.add(prefix)
-                    continue
-                walk(child, (*prefix, _canonical_element(key)))
-
-        walk(fields, ())
-        return cls(frozenset(out))
-
-    def to_fields_v1(self) -> dict[str, Any]:
-        """Serialise to FieldsV1 JSON, children sorted as kube-apiserver sorts them."""
-        root = _trie(self.paths)
-
-        def render(node: _Node) -> dict[str, Any]:
-            out: dict[str, Any] = {".": {}} if node.member and node.children else {}
-            for element in sorted(node.children, key=_element_sort_key):
-                out[element] = render(node.children[element])
-            return out
-
-        return render(root)
-
-    def union(self, other: FieldSet) -> FieldSet:
-        """Paths in either set."""
-        return FieldSet(self.paths | other.paths)
-
-    def intersection(self, other: FieldSet) -> FieldSet:
-        """Paths in both sets."""
-        return FieldSet(self.paths & other.paths)
-
-    def difference(self, other: FieldSet) -> FieldSet:
-        """Paths in this set and not in ``other``."""
-        return FieldSet(self.paths - other.paths)
-
-    __or__ = union
-    __and__ = intersection
-    __sub__ = difference
-
-    def __contains__(self, path: object) -> bool:
-        return path in self.paths
-
-    def __iter__(self) -> Iterator[Path]:
-        return iter(sorted(self.paths, key=lambda p: [_element_sort_key(e) for e in p]))
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def with_field_ancestors(self) -> FieldSet:
-        """This set plus every ancestor that is a named field (``f:``), which is how
-        structured-merge-diff decides what a manager still holds when pruning."""
-        out = set(self.paths)
-        for path in self.paths:
-            for depth in range(1, len(path)):
-                if path[depth - 1].startswith("f:"):
-                    out.add(path[:depth])
-        return FieldSet(frozenset(out))
-
-
-_EMPTY: Final = FieldSet()
-
-
-@attrs.define
-class _Node:
-    member: bool = False
-    children: dict[str, _Node] = attrs.field(factory=dict)
-
-
-def _trie(paths: Iterable[Path]) -> _Node:
-    root = _Node()
-    for path in paths:
-        node = root
-        for element in path:
-            node = node.children.setdefault(element, _Node())
-        node.member = True
-    return root
-
-
 # -- walking objects --------------------------------------------------------------------
-
-
-def _item_element(item: Any, index: int, schema: _strategic.PatchSchema, where: Path) -> str:
-    list_type = schema.ssa_list_type
-    if list_type == "map":
-        if not isinstance(item, dict):
-            raise _invalid(where, f"element {index} of a keyed list must be an object")
-        keys: dict[str, Any] = {}
-        for name in schema.ssa_keys:
-            if name in item:
-                keys[name] = item[name]
-            elif name in schema.key_defaults:
-                keys[name] = schema.key_defaults[name]
-            else:
-                raise _invalid(where, f"element {index} omits the key field {name!r}")
-        return "k:" + _canonical(keys)
-    if list_type == "set":
-        if isinstance(item, dict | list):
-            raise _invalid(where, f"element {index} of a set must be a primitive value")
-        return "v:" + _canonical(item)
-    return f"i:{index}"
-
-
-def _invalid(where: Path, message: str) -> errors.Invalid:
-    field = format_path(where).lstrip(".") or "<root>"
-    return errors.Invalid("invalid object for server-side apply", [errors.Cause(field, message)])
 
 
 def _items(
     value: list[Any], schema: _strategic.PatchSchema, where: Path, *, strict: bool
 ) -> list[tuple[str, Any]]:
     """(path element, item) pairs of a granular list; ``strict`` rejects duplicates."""
-    pairs = [(_item_element(x, i, schema, where), x) for i, x in enumerate(value)]
+    pairs = [(_fieldset.item_element(x, i, schema, where), x) for i, x in enumerate(value)]
     if strict:
         seen: set[str] = set()
         for element, _ in pairs:
             if element in seen:
-                raise _invalid(where, f"duplicate entries for {format_path((element,))}")
+                raise _fieldset.invalid(where, f"duplicate entries for {format_path((element,))}")
             seen.add(element)
     return pairs
 
@@ -439,7 +249,7 @@ def _merge(live: Any, config: Any, schema: _strategic.PatchSchema, path: Path) -
     return items
 
 
-def _remove(value: Any, node: _Node, schema: _strategic.PatchSchema, path: Path) -> Any:
+def _remove(value: Any, node: _fieldset.Node, schema: _strategic.PatchSchema, path: Path) -> Any:
     """``value`` without the members marked in ``node``'s trie."""
     if not node.children or not _is_granular(value, schema):
         return value
@@ -544,7 +354,9 @@ def _cap_updaters(managers: dict[tuple[str, str, str, str], _Manager]) -> None:
     for manager in updaters:
         if count <= _MAX_UPDATE_MANAGERS:
             break
-        bucket = _Manager(_ANCIENT_CHANGES, "Update", manager.api_version, "", None, _EMPTY)
+        bucket = _Manager(
+            _ANCIENT_CHANGES, "Update", manager.api_version, "", None, _fieldset.EMPTY
+        )
         if bucket.identity == manager.identity:
             continue
         count -= bucket.identity in managers  # folding into an existing bucket frees a slot
@@ -674,16 +486,16 @@ def apply(
     applied_fields = fieldset_of(config, schema)
     me = _Manager(manager, "Apply", version, subresource, None, applied_fields)
     previous = managers.get(me.identity)
-    last = previous.fields if previous is not None else _EMPTY
+    last = previous.fields if previous is not None else _fieldset.EMPTY
     me.time = previous.time if previous is not None else None
     managers[me.identity] = me
     merged = _merge(current, config, schema, ())
     # Prune what this manager applied before and nobody (itself included) holds now.
-    held = _EMPTY
+    held = _fieldset.EMPTY
     for other in managers.values():
         held = held | other.fields
     doomed = last.with_field_ancestors() - held.with_field_ancestors()
-    merged = _remove(merged, _trie(doomed.paths), schema, ())
+    merged = _remove(merged, _fieldset.trie(doomed.paths), schema, ())
     added, modified, removed = _changes(current, merged, schema)
     changed = added | modified
     conflicts = {
@@ -760,7 +572,7 @@ def update_managed_fields(
     changed = added | modified
     for other in managers.values():
         other.fields = other.fields - changed - removed
-    me = _Manager(manager, "Update", version, subresource, None, _EMPTY)
+    me = _Manager(manager, "Update", version, subresource, None, _fieldset.EMPTY)
     previous = managers.get(me.identity)
     if previous is not None:
         me = previous

@@ -67,7 +67,7 @@ __all__ = (
 
 
 def __getattr__(name: str) -> Any:
-    # EtcdStore is loaded lazily: only users of etcd pay for importing httpx
+    # EtcdStore is loaded lazily: only users of etcd pay for importing h11 (its HTTP/1.1 layer)
     if name == "EtcdStore":
         from korch.store._etcd import EtcdStore
 

@@ -1,10 +1,10 @@
 """EtcdStore: the Store contract over a real etcd (3.4+) through its gRPC-JSON gateway.
 
-Every call is one ``POST /v3/...`` on a pool of keep-alive HTTP/1.1 connections (at most
-``max_connections``; see :mod:`korch.store._etcd_wire` for why not httpx), encoded with the
-stdlib :mod:`json`; watches use their own full-duplex connections (see
-:mod:`korch.store._etcd_watch`). etcd already has
-exactly the contract's semantics, so this module only translates:
+Every call is one ``POST /v3/...`` on a pool of keep-alive HTTP/1.1 connections framed by
+h11 (at most ``max_connections``; see :mod:`korch.store._etcd_wire` for why not httpx),
+encoded with the stdlib :mod:`json`; watches use their own full-duplex connections (see
+:mod:`korch.store._etcd_watch`). etcd already has exactly the contract's semantics, so this
+module only translates:
 
 * requests and responses through :mod:`korch.store._etcd_wire` (base64 bytes, int64 as
   strings, omitted zero values);
@@ -47,43 +47,8 @@ from korch.store import _types as t
 
 __all__ = ("EtcdStore",)
 
-_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _RANGE, _PUT, _DELETE, _TXN = "/v3/kv/range", "/v3/kv/put", "/v3/kv/deleterange", "/v3/kv/txn"
 _PROBE_KEY = wire.b64(b"\x00")
-_COMPARE_OPS = {"==": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
-_COMPARE_FIELDS = {
-    t.CompareTarget.VERSION: "version",
-    t.CompareTarget.CREATE: "create_revision",
-    t.CompareTarget.MOD: "mod_revision",
-    t.CompareTarget.LEASE: "lease",
-}
-
-
-def _range_request(
-    key: bytes, end: bytes | None, limit: int, revision: int, count_only: bool, keys_only: bool
-) -> dict[str, Any]:
-    request: dict[str, Any] = {"key": wire.b64(key)}
-    if end is not None:
-        request["range_end"] = wire.b64(end)
-    if limit:
-        request["limit"] = limit
-    if revision:
-        request["revision"] = revision
-    if count_only:
-        request["count_only"] = True
-    if keys_only:
-        request["keys_only"] = True
-    return request
-
-
-def _range_result(raw: dict[str, Any], revision: int) -> t.RangeResult:
-    return t.RangeResult(
-        wire.decode_kvs(raw.get("kvs")), bool(raw.get("more")), int(raw.get("count", 0)), revision
-    )
-
-
-def _revision(raw: dict[str, Any]) -> int:
-    return int(raw["header"]["revision"])
 
 
 class EtcdStore:
@@ -158,9 +123,8 @@ class EtcdStore:
             except wire.Broken as exc:
                 if self._closed:
                     raise errors.StoreClosed("the store is closed") from exc
-                if (
-                    exc.sent and not read
-                ):  # retrying a write that may be applied could apply it twice
+                if exc.sent and not read:
+                    # the write may have been applied: retrying it could apply it twice
                     raise errors.StoreUnavailable(
                         f"etcd at {member.url} broke off a write, which may or may not have "
                         f"been applied: {exc}"
@@ -233,12 +197,12 @@ class EtcdStore:
         start, end = wire.key_range(key, range_end, prefix)
         wire.check_int("limit", limit)
         wire.check_int("revision", revision)
-        request = _range_request(start, end, limit, revision, count_only, keys_only)
+        request = wire.range_request(start, end, limit, revision, count_only, keys_only)
         try:
             raw = await self._call(_RANGE, request, read=True)
         except wire.EtcdError as exc:
             raise await self._translate(exc, revision=revision) from exc
-        return _range_result(raw, _revision(raw))
+        return wire.range_result(raw, wire.revision_of(raw))
 
     async def current_revision(self) -> int:
         """The store's current revision."""
@@ -246,7 +210,7 @@ class EtcdStore:
             raw = await self._call(_RANGE, {"key": _PROBE_KEY, "count_only": True}, read=True)
         except wire.EtcdError as exc:
             raise exc.plain() from exc
-        return _revision(raw)
+        return wire.revision_of(raw)
 
     async def _readable(self, revision: int) -> bool:
         request = {"key": _PROBE_KEY, "count_only": True, "revision": revision}
@@ -301,7 +265,7 @@ class EtcdStore:
         except wire.EtcdError as exc:
             raise await self._translate(exc, lease=lease) from exc
         prev = raw.get("prev_kv")
-        return t.PutResult(_revision(raw), wire.decode_kv(prev) if prev else None)
+        return t.PutResult(wire.revision_of(raw), wire.decode_kv(prev) if prev else None)
 
     async def delete(
         self,
@@ -323,7 +287,7 @@ class EtcdStore:
         except wire.EtcdError as exc:
             raise await self._translate(exc) from exc
         return t.DeleteResult(
-            _revision(raw), int(raw.get("deleted", 0)), wire.decode_kvs(raw.get("prev_kvs"))
+            wire.revision_of(raw), int(raw.get("deleted", 0)), wire.decode_kvs(raw.get("prev_kvs"))
         )
 
     async def txn(
@@ -339,17 +303,17 @@ class EtcdStore:
             korch.errors.LeaseNotFound: a Put names a lease that does not exist.
         """
         request = {
-            "compare": [_encode_compare(c) for c in compare],
-            "success": [_encode_op(op) for op in success],
-            "failure": [_encode_op(op) for op in failure],
+            "compare": [wire.encode_compare(c) for c in compare],
+            "success": [wire.encode_op(op) for op in success],
+            "failure": [wire.encode_op(op) for op in failure],
         }
         read_only = all(isinstance(op, t.Get) for op in (*success, *failure))
         try:
             raw = await self._call(_TXN, request, read=read_only)
         except wire.EtcdError as exc:
-            lease = next((op.lease for op in (*success, *failure) if isinstance(op, t.Put)), 0)
-            raise await self._translate(exc, lease=lease) from exc
-        revision = _revision(raw)
+            leases = (op.lease for op in (*success, *failure) if isinstance(op, t.Put) and op.lease)
+            raise await self._translate(exc, lease=next(leases, 0)) from exc
+        revision = wire.revision_of(raw)
         responses: list[t.PutResult | t.DeleteResult | t.RangeResult] = []
         for item in raw.get("responses", ()):
             if "response_put" in item:
@@ -366,7 +330,7 @@ class EtcdStore:
                     )
                 )
             else:
-                responses.append(_range_result(item.get("response_range", {}), revision))
+                responses.append(wire.range_result(item.get("response_range", {}), revision))
         return t.TxnResult(bool(raw.get("succeeded")), revision, tuple(responses))
 
     # -- watch ---------------------------------------------------------------------------
@@ -533,8 +497,12 @@ class EtcdStore:
                 problems.append(str(exc))
                 continue
             try:
-                async with await anyio.open_file(partial, "wb") as out:
-                    await self._stream_snapshot(conn, out)
+                try:
+                    out = await anyio.open_file(partial, "wb")
+                except OSError as exc:
+                    raise errors.StoreError(f"cannot write the snapshot {path!r}: {exc}") from exc
+                async with out:
+                    await _etcd_watch.stream_snapshot(conn, out, self._endpoints.timeout)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await partial.unlink(missing_ok=True)
@@ -548,39 +516,6 @@ class EtcdStore:
             await partial.replace(path)
             return
         raise errors.StoreUnavailable("no etcd endpoint answered: " + "; ".join(problems))
-
-    async def _stream_snapshot(self, conn: wire.Connection, out: Any) -> None:
-        member = conn.member
-        await conn.stream.send(
-            f"POST /v3/maintenance/snapshot HTTP/1.1\r\nHost: {member.host}:{member.port}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".encode()
-        )
-        timeout = self._endpoints.timeout
-        with anyio.fail_after(timeout):
-            status = await conn.read_head()
-        if status != 200:
-            body = await conn.read_body()
-            raise errors.StoreUnavailable(f"etcd refused the snapshot: {body[:200]!r}")
-        lines = bytearray()
-        while True:
-            with anyio.fail_after(timeout):
-                piece = await conn.body_piece()
-            if piece is None:
-                break
-            lines += piece
-            while (index := lines.find(b"\n")) >= 0:
-                line = bytes(lines[:index])
-                del lines[: index + 1]
-                if not line.strip():
-                    continue
-                message = json.loads(line)
-                if "result" not in message:
-                    raise errors.StoreUnavailable(
-                        f"etcd broke off the snapshot: {wire.error_message(message)}"
-                    )
-                blob = message["result"].get("blob")
-                if blob:
-                    await out.write(wire.unb64(blob))
 
     @staticmethod
     async def restore(
@@ -636,45 +571,3 @@ class EtcdStore:
             output = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
             raise errors.StoreError(f"{' '.join(command)} failed: {output[-2000:]}")
         return data_dir
-
-
-def _encode_compare(compare: t.CompareResult) -> dict[str, Any]:
-    if not isinstance(compare, t.CompareResult):
-        raise errors.InvalidRequest(f"not a transaction condition: {compare!r}")
-    encoded: dict[str, Any] = {
-        "key": wire.b64(compare.key),
-        "target": compare.target.value,
-        "result": _COMPARE_OPS[compare.op],
-    }
-    if compare.target is t.CompareTarget.VALUE:
-        if not isinstance(compare.value, bytes):
-            raise errors.InvalidRequest(f"a value compare needs bytes, got {compare.value!r}")
-        encoded["value"] = wire.b64(compare.value)
-    else:
-        if not isinstance(compare.value, int):
-            raise errors.InvalidRequest(f"a compare needs an int, got {compare.value!r}")
-        encoded[_COMPARE_FIELDS[compare.target]] = compare.value
-    return encoded
-
-
-def _encode_op(op: t.Op) -> dict[str, Any]:
-    if isinstance(op, t.Put):
-        wire.key_range(op.key, None, False)
-        put: dict[str, Any] = {"key": wire.b64(op.key), "value": wire.b64(op.value)}
-        if op.lease:
-            put["lease"] = op.lease
-        if op.prev_kv:
-            put["prev_kv"] = True
-        return {"request_put": put}
-    if isinstance(op, t.Delete):
-        key, end = wire.key_range(op.key, op.range_end, op.prefix)
-        delete: dict[str, Any] = {"key": wire.b64(key)}
-        if end is not None:
-            delete["range_end"] = wire.b64(end)
-        if op.prev_kv:
-            delete["prev_kv"] = True
-        return {"request_delete_range": delete}
-    if isinstance(op, t.Get):
-        key, end = wire.key_range(op.key, op.range_end, op.prefix)
-        return {"request_range": _range_request(key, end, op.limit, 0, op.count_only, op.keys_only)}
-    raise errors.InvalidRequest(f"not a transaction operation: {op!r}")

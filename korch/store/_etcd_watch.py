@@ -1,16 +1,20 @@
-"""Watches of EtcdStore: one full-duplex HTTP/1.1 stream to the gateway's ``/v3/watch`` each.
+"""Streams of EtcdStore: watches, each one full-duplex HTTP/1.1 stream to the gateway's
+``/v3/watch``, and the snapshot download (:func:`stream_snapshot`), a streamed response.
 
-Why a raw connection rather than httpx: the gateway's watch is a bidirectional stream (the
-request body carries ``create_request`` and later ``progress_request`` messages, the response
-carries newline-delimited JSON results), and httpx sends the whole request body before it
-reads any response. So each watch opens its own socket, writes the request with a chunked
-body that stays open, and reads the chunked response as it comes.
+Why its own connection rather than httpx: the gateway's watch is a bidirectional stream
+(the request body carries ``create_request`` and later ``progress_request`` messages, the
+response carries newline-delimited JSON results), and httpx sends the whole request body
+before it reads any response. So each watch opens its own :class:`~._etcd_wire.Connection`
+and lets h11 frame both directions at once: the request head and first message go out with
+a chunked body that stays open (h11 lets our side keep sending ``Data`` while it reads the
+response), and the chunked response is read as it comes.
 
-One quirk makes that work: etcd's HTTP server (Go's ``net/http``, HTTP/1.1) discards up to
-256 KiB of an unread request body before it sends the response headers, and until then it
-answers nothing. A watch therefore pads its body with whitespace (which the gateway's JSON
-decoder skips between messages) until the response headers arrive — about 256 KiB once per
-watch — and only then sends further messages, which reach the gateway intact.
+One quirk makes that work: before it sends response headers, etcd's HTTP server (Go's
+``net/http``, HTTP/1.1) reads and discards up to 256 KiB of a request body the handler has
+not read, so it would wait for the body to end before answering. It skips that when the
+request carries ``Expect: 100-continue`` and the body has not ended (it cannot tell where
+such a body ends), so a watch sends that header, skips the ``100 Continue`` interim
+response, and can then send ``progress_request`` messages while it reads results.
 
 Delivery guarantees, whatever happens to the connection:
 
@@ -46,23 +50,18 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+import h11
 
 from korch import clock as clock_module
 from korch import errors
 from korch.store import _etcd_wire as wire
 from korch.store import _types as t
 
-__all__ = ("EtcdWatch", "WatchHost")
-
-_DISCARD_LIMIT = 256 * 1024  # Go net/http's maxPostHandlerReadBytes
-_PAD = b" " * 65536
-_MAX_PADDING = 4 * 1024 * 1024
+__all__ = ("EtcdWatch", "WatchHost", "stream_snapshot")
 
 _Broken = wire.Broken
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
+# a chunked body of unknown length, so etcd answers before it ends (see the docstring)
+_STREAM_HEADERS = ((b"Expect", b"100-continue"), (b"Transfer-Encoding", b"chunked"))
 
 
 class _WatchConnection:
@@ -95,27 +94,10 @@ class _WatchConnection:
 
     @staticmethod
     async def _handshake(conn: wire.Connection, create: dict[str, Any]) -> None:
-        member = conn.member
-        head = (
-            f"POST /v3/watch HTTP/1.1\r\nHost: {member.host}:{member.port}\r\n"
-            "Content-Type: application/json\r\nAccept: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n"
-        ).encode("ascii")
+        head = conn.request(b"/v3/watch", _STREAM_HEADERS)
         first = json.dumps(create, separators=(",", ":")).encode() + b"\n"
-        padding = _DISCARD_LIMIT + 16 * 1024
-        await conn.stream.send(head + _chunk(first) + _chunk(b" " * padding))
-        wait = 0.002  # doubles: quick on loopback, little extra padding over a slow network
-        while True:
-            with anyio.move_on_after(wait) as scope:
-                status = await conn.read_head()
-            if not scope.cancelled_caught:
-                break
-            # the gateway's decoder took part of the padding: the server still discards
-            if padding > _MAX_PADDING:
-                raise ValueError("etcd did not start the watch response")
-            await conn.stream.send(_chunk(_PAD))
-            padding += len(_PAD)
-            wait = min(wait * 2, 0.2)
+        await conn.send(head, h11.Data(data=first))  # the body stays open
+        status = await conn.read_head()  # after "100 Continue"
         if status != 200:
             body = b""
             with anyio.move_on_after(1.0):
@@ -151,10 +133,11 @@ class _WatchConnection:
             lines += data
 
     async def send(self, message: dict[str, Any]) -> None:
-        data = _chunk(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        data = h11.Data(data=json.dumps(message, separators=(",", ":")).encode() + b"\n")
         try:
+            # one sender at a time: h11 frames a message in the order its pieces are sent
             async with self._send_lock:
-                await self._conn.stream.send(data)
+                await self._conn.send(data)
         except wire.BROKEN as exc:
             raise _Broken(f"watch stream broke: {exc!r}", sent=True) from exc
 
@@ -340,7 +323,11 @@ class EtcdWatch:
                 await conn.aclose()
                 problems.append(f"{member.url}: {wire.error_message(created) or created!r}")
                 continue
-            self._check_canceled(result)
+            try:
+                self._check_canceled(result)
+            except errors.StoreError:
+                await conn.aclose()
+                raise
             endpoints.active = index
             self._conn = conn
             self._watch_id = int(result.get("watch_id", 0))
@@ -438,3 +425,45 @@ class EtcdWatch:
             self._next = revision + 1
         self._revision = max(self._revision, revision)
         return t.WatchResponse((), self._revision)
+
+
+async def stream_snapshot(conn: wire.Connection, out: Any, timeout: float) -> None:
+    """Send a snapshot request on ``conn`` and write the streamed blobs to ``out``.
+
+    Raises:
+        korch.errors.StoreUnavailable: etcd refused, or broke off, the snapshot.
+    """
+    body = b"{}"
+    head = conn.request(b"/v3/maintenance/snapshot", ((b"Content-Length", b"%d" % len(body)),))
+    await conn.send(head, h11.Data(data=body), h11.EndOfMessage())
+    with anyio.fail_after(timeout):
+        status = await conn.read_head()
+    if status != 200:
+        with anyio.fail_after(timeout):
+            refusal = await conn.read_body()
+        raise errors.StoreUnavailable(f"etcd refused the snapshot: {refusal[:200]!r}")
+    lines = bytearray()
+    while True:
+        with anyio.fail_after(timeout):
+            piece = await conn.body_piece()
+        if piece is None:
+            break
+        lines += piece
+        while (index := lines.find(b"\n")) >= 0:
+            line = bytes(lines[:index])
+            del lines[: index + 1]
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError as exc:
+                bad = f"etcd sent a bad snapshot line {line[:100]!r}"
+                raise errors.StoreUnavailable(bad) from exc
+            result = message.get("result") if isinstance(message, dict) else None
+            if not isinstance(result, dict):
+                raise errors.StoreUnavailable(
+                    f"etcd broke off the snapshot: {wire.error_message(message) or line[:100]!r}"
+                )
+            blob = result.get("blob")
+            if blob:
+                await out.write(wire.unb64(blob))

@@ -270,6 +270,13 @@ class StoreMachine(RuleBasedStateMachine):
             for ev in self.model.events.get(rev, [])
             if (ev.kv.key.startswith(key) if prefix else ev.kv.key == key)
         ]
+        # etcd's compaction at R also drops a deletion made at R, so a watch from exactly
+        # the compaction revision can miss it (docs/store.md); the local stores keep it
+        quirk = self.backend == "etcd" and start == self.model.compacted
+        if quirk:
+            expected = [
+                e for e in expected if e[0] is not EventType.DELETE or e[1].mod_revision != start
+            ]
 
         async def collect() -> list[tuple[EventType, KeyValue, KeyValue | None]]:
             got: list[tuple[EventType, KeyValue, KeyValue | None]] = []
@@ -295,6 +302,8 @@ class StoreMachine(RuleBasedStateMachine):
             assert start < self.model.compacted
             return
         assert start >= self.model.compacted
+        if quirk:
+            got = [g for g in got if g[0] is not EventType.DELETE or g[1].mod_revision != start]
         assert got == expected
 
     @invariant()

@@ -20,6 +20,9 @@ from typing import Any
 
 import cattrs
 
+from korch import errors
+from korch.api import _quantity
+
 __all__ = (
     "DecodeError",
     "MapKey",
@@ -28,6 +31,7 @@ __all__ = (
     "as_list",
     "collect",
     "dict_of",
+    "dict_of_quantity",
     "dict_of_str",
     "format_path",
     "list_of",
@@ -39,6 +43,7 @@ __all__ = (
     "s_int",
     "s_int_or_str",
     "s_json",
+    "s_quantity",
     "s_str",
     "s_time",
     "show",
@@ -309,6 +314,28 @@ def dict_of(item: Fn) -> Fn:
 
 
 _dict_of_s_str = dict_of(s_str)
+
+
+def s_quantity(v: Any) -> str:
+    """A resource.Quantity: its string, or a JSON number as its canonical string."""
+    if isinstance(v, str):
+        return str(v)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        try:
+            return str(_quantity.Quantity(v))
+        except errors.KorchError as exc:
+            raise Problem(str(exc), "FieldValueInvalid") from exc
+    raise bad(v, "string")
+
+
+def dict_of_quantity(v: Any) -> dict[str, str]:
+    """A map of resource names to quantities (requests, limits, capacity, hard…)."""
+    if v.__class__ is not dict:
+        v = as_dict(v)
+    for k, x in v.items():
+        if x.__class__ is not str or k.__class__ is not str:
+            return dict_of(s_quantity)(v)  # type: ignore[no-any-return]
+    return dict(v)
 
 
 def dict_of_str(v: Any) -> dict[str, str]:

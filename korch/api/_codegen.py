@@ -343,7 +343,13 @@ def make_structure(cls: type) -> Callable[[Any, Any], Any]:
             wire = _meta.wire_name(a)
             known.add(wire)
             t, _ = _split_optional(a.type)
-            expr = _field_structure_expr(t, i, ns)
+            if a.metadata.get(_meta.FORMAT) == "quantity":
+                ns[f"__f{i}"] = (
+                    values.dict_of_quantity if typing.get_origin(t) is dict else values.s_quantity
+                )
+                expr = f"__f{i}(v)"
+            else:
+                expr = _field_structure_expr(t, i, ns)
             store = f"obj.{a.name} = {{}}" if direct else f"kw[{a.alias!r}] = {{}}"
             if a.default is attrs.NOTHING:
                 missing = (

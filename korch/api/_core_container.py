@@ -165,8 +165,8 @@ class ResourceClaim(Model):
 class ResourceRequirements(Model):
     """Requests and limits, as quantity strings keyed by resource name."""
 
-    limits: dict[str, str] = attrs.Factory(dict)
-    requests: dict[str, str] = attrs.Factory(dict)
+    limits: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    requests: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     claims: list[ResourceClaim] = attrs.Factory(list)
 
 
@@ -454,7 +454,9 @@ class ContainerStatus(Model):
     image_id: str = attrs.field(default="", metadata=_REQ)
     container_id: str = ""
     started: bool | None = None
-    allocated_resources: dict[str, str] = attrs.Factory(dict)
+    allocated_resources: dict[str, str] = attrs.field(
+        factory=dict, metadata=field_info(quantity=True)
+    )
     resources: ResourceRequirements | None = None
     volume_mounts: list[VolumeMountStatus] = attrs.Factory(list)
     user: dict[str, Any] | None = None

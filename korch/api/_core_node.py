@@ -145,8 +145,8 @@ class AttachedVolume(Model):
 class NodeStatus(Model):
     """Capacity, allocatable, conditions, addresses and info of a node."""
 
-    capacity: dict[str, str] = attrs.Factory(dict)
-    allocatable: dict[str, str] = attrs.Factory(dict)
+    capacity: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    allocatable: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     phase: str = ""
     conditions: list[NodeCondition] = attrs.Factory(list)
     addresses: list[NodeAddress] = attrs.Factory(list)

@@ -146,7 +146,7 @@ class ScopeSelector(Model):
 class ResourceQuotaSpec(Model):
     """Hard limits per resource name, optionally restricted to scopes."""
 
-    hard: dict[str, str] = attrs.Factory(dict)
+    hard: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     scopes: list[str] = attrs.Factory(list)
     scope_selector: ScopeSelector | None = None
 
@@ -155,8 +155,8 @@ class ResourceQuotaSpec(Model):
 class ResourceQuotaStatus(Model):
     """Enforced hard limits and current usage."""
 
-    hard: dict[str, str] = attrs.Factory(dict)
-    used: dict[str, str] = attrs.Factory(dict)
+    hard: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    used: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -175,11 +175,13 @@ class LimitRangeItem(Model):
     """Min/max/defaults for one type of object (Container, Pod, PersistentVolumeClaim)."""
 
     type: str = attrs.field(default="", metadata=_REQ)
-    max: dict[str, str] = attrs.Factory(dict)
-    min: dict[str, str] = attrs.Factory(dict)
-    default: dict[str, str] = attrs.Factory(dict)
-    default_request: dict[str, str] = attrs.Factory(dict)
-    max_limit_request_ratio: dict[str, str] = attrs.Factory(dict)
+    max: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    min: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    default: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    default_request: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    max_limit_request_ratio: dict[str, str] = attrs.field(
+        factory=dict, metadata=field_info(quantity=True)
+    )
 
 
 @attrs.frozen(kw_only=True)

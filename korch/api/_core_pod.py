@@ -283,7 +283,7 @@ class PodSpec(Model):
     runtime_class_name: str | None = None
     enable_service_links: bool | None = None
     preemption_policy: str | None = None
-    overhead: dict[str, str] = attrs.Factory(dict)
+    overhead: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     topology_spread_constraints: list[TopologySpreadConstraint] = attrs.Factory(list)
     set_hostname_as_fqdn: bool | None = None
     os: PodOS | None = None

@@ -147,7 +147,7 @@ class EmptyDirVolumeSource(Model):
     """A scratch directory living as long as the pod."""
 
     medium: str = ""
-    size_limit: str | None = None
+    size_limit: str | None = attrs.field(default=None, metadata=field_info(quantity=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -314,8 +314,8 @@ class Volume(Model):
 class VolumeResourceRequirements(Model):
     """Storage requested/limited for a claim (quantity strings)."""
 
-    limits: dict[str, str] = attrs.Factory(dict)
-    requests: dict[str, str] = attrs.Factory(dict)
+    limits: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
+    requests: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -351,9 +351,11 @@ class PersistentVolumeClaimStatus(Model):
 
     phase: str = ""
     access_modes: list[str] = attrs.Factory(list)
-    capacity: dict[str, str] = attrs.Factory(dict)
+    capacity: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     conditions: list[PersistentVolumeClaimCondition] = attrs.Factory(list)
-    allocated_resources: dict[str, str] = attrs.Factory(dict)
+    allocated_resources: dict[str, str] = attrs.field(
+        factory=dict, metadata=field_info(quantity=True)
+    )
     allocated_resource_statuses: dict[str, str] = attrs.Factory(dict)
     current_volume_attributes_class_name: str | None = None
     modify_volume_status: _Raw = None
@@ -381,7 +383,7 @@ class VolumeNodeAffinity(Model):
 class PersistentVolumeSpec(Model):
     """A piece of storage: capacity, one source, access modes, binding and policy."""
 
-    capacity: dict[str, str] = attrs.Factory(dict)
+    capacity: dict[str, str] = attrs.field(factory=dict, metadata=field_info(quantity=True))
     gce_persistent_disk: _Raw = None
     aws_elastic_block_store: _Raw = None
     host_path: HostPathVolumeSource | None = None

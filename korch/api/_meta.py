@@ -112,6 +112,7 @@ def field_info(
     always: bool = False,
     required: bool = False,
     micro: bool = False,
+    quantity: bool = False,
     description: str | None = None,
 ) -> dict[str, object]:
     """Build attrs field metadata understood by the codec, validation and schema generation.
@@ -121,6 +122,9 @@ def field_info(
         always: write the field even when it holds its zero value (Go: no ``omitempty``).
         required: Kubernetes validation requires the field (used by later generators).
         micro: a timestamp with microsecond precision (``metav1.MicroTime``).
+        quantity: a resource.Quantity (or a map of them): JSON numbers are accepted and kept
+            as their canonical string (``cpu: 1`` → ``"1"``, ``0.5`` → ``"500m"``), as
+            kube-apiserver does.
         description: human text for generated OpenAPI schemas.
 
     Returns:
@@ -135,6 +139,8 @@ def field_info(
         meta[REQUIRED] = True
     if micro:
         meta[FORMAT] = "micro"
+    if quantity:
+        meta[FORMAT] = "quantity"
     if description is not None:
         meta[DESCRIPTION] = description
     return meta

@@ -568,3 +568,31 @@ def test_many_distinct_pods_round_trip() -> None:
     pods = _typical_pods(1_000)
     objs = [_codec.from_dict(pod) for pod in pods]
     assert [_codec.to_dict(obj) for obj in objs] == pods
+
+
+def test_numeric_quantities_are_accepted_as_canonical_strings() -> None:
+    # `cpu: 1` / `memory: 0.5` are common in manifests; kube-apiserver stores them as strings
+    pod = _codec.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "i", "resources": {"limits": {"cpu": 1, "memory": 0.5}}}
+                ]
+            },
+        }
+    )
+    assert isinstance(pod, _core_pod.Pod) and pod.spec is not None
+    assert pod.spec.containers[0].resources.limits == {"cpu": "1", "memory": "500m"}
+    with pytest.raises(errors.Invalid) as info:
+        _codec.from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "labels": {"app": 1}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            }
+        )
+    assert info.value.causes[0].field == "metadata.labels[app]"  # labels stay strings

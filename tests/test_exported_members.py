@@ -6,7 +6,16 @@ import importlib
 
 import pytest
 
-FACADES = ["korch", "korch.api", "korch.store", "korch.testing", "korch.errors", "korch.clock"]
+FACADES = [
+    "korch",
+    "korch.api",
+    "korch.apiserver",
+    "korch.client",
+    "korch.store",
+    "korch.testing",
+    "korch.errors",
+    "korch.clock",
+]
 
 
 @pytest.mark.parametrize("name", FACADES)

@@ -48,6 +48,18 @@ def bench() -> None:
     "--duration", default=2.0, show_default=True, help="Seconds of events in the fan-out test."
 )
 @click.option(
+    "--etcd-duration",
+    default=1.0,
+    show_default=True,
+    help="Seconds of events in the fan-out test against etcd.",
+)
+@click.option(
+    "--etcd-watchers",
+    default=100,
+    show_default=True,
+    help="Watchers in the fan-out test against etcd (each is an HTTP stream).",
+)
+@click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON here."
 )
 def bench_store(
@@ -57,6 +69,8 @@ def bench_store(
     watchers: int,
     rate: float,
     duration: float,
+    etcd_duration: float,
+    etcd_watchers: int,
     json_path: str | None,
 ) -> None:
     """Puts, gets, ranges and txns per second (1 and 64 tasks) and watch fan-out latency,
@@ -81,6 +95,8 @@ def bench_store(
             rate=rate,
             duration=duration,
             etcd_operations=etcd_ops,
+            etcd_duration=etcd_duration,
+            etcd_watchers=etcd_watchers,
             progress=lambda message: console.log(message),
         )
     )

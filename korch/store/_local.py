@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Self
 
 import anyio
 import anyio.abc
@@ -74,7 +75,7 @@ class LocalStore:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> LocalStore:
+    async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self.run)

@@ -120,6 +120,9 @@ class SQLiteStore(_local.LocalStore):
             finally:
                 self._flushing = None
                 done.set()
+            # wake the writers before the watchers: they start the next flush, which then
+            # runs in its thread while the watchers take their turn on the event loop
+            self._hub.publish(self._synced)
 
     async def _flush(self) -> None:
         # let the writers that are ready to run apply their writes first, so they ride in
@@ -140,7 +143,6 @@ class SQLiteStore(_local.LocalStore):
             self._hub.close()
             raise errors.StoreUnavailable(f"{self.path}: write failed: {exc}") from exc
         self._synced = stop
-        self._hub.publish(stop)
         window = self._watch_window
         if len(engine.log) > 2 * window:
             engine.trim_log(stop - window + 1)

@@ -188,13 +188,19 @@ class LocalWatch:
         self._closed = True
         self._hub.watchers.discard(self)
 
-    async def responses(self) -> AsyncIterator[t.WatchResponse]:
+    def responses(self) -> AsyncIterator[t.WatchResponse]:
+        """Deliveries as they come, including progress notifications (empty responses)."""
+        return _Responses(self)
+
+    async def _next_response(self) -> t.WatchResponse:
+        # a plain coroutine rather than an async generator: one frame less per delivery,
+        # which matters when one write wakes 1,000 watchers
         hub = self._hub
         while True:
             if hub.closed:
                 raise errors.StoreClosed("the store was closed while watching")
             if self._closed:
-                return
+                raise StopAsyncIteration
             visible = hub.visible
             if self._next <= visible:
                 response = await hub.collect(
@@ -204,15 +210,36 @@ class LocalWatch:
                 if response.events:
                     if response.revision >= visible:  # reaching the head reports progress
                         self._progress_due = False
-                    yield response
+                    return response
                 continue
             if self._progress_due:
                 self._progress_due = False
-                yield t.WatchResponse((), visible)
-                continue
+                return t.WatchResponse((), visible)
             await hub.wait()
 
-    async def __aiter__(self) -> AsyncIterator[t.Event]:
-        async for response in self.responses():
+    def __aiter__(self) -> AsyncIterator[t.Event]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[t.Event]:
+        while True:
+            try:
+                response = await self._next_response()
+            except StopAsyncIteration:
+                return
             for event in response.events:
                 yield event
+
+
+class _Responses:
+    """``stream.responses()``: a plain async iterator over a watcher's deliveries."""
+
+    __slots__ = ("_watch",)
+
+    def __init__(self, watch: LocalWatch) -> None:
+        self._watch = watch
+
+    def __aiter__(self) -> _Responses:
+        return self
+
+    def __anext__(self) -> Awaitable[t.WatchResponse]:
+        return self._watch._next_response()

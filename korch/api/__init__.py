@@ -233,6 +233,7 @@ from korch.api._core_volume import (
     VolumeProjection,
     VolumeResourceRequirements,
 )
+from korch.api._defaults import default, job_selector_defaults
 from korch.api._field_selector import (
     FieldRequirement,
     FieldSelector,
@@ -401,6 +402,7 @@ from korch.api._strategic import (
     schema_for_kind,
     strategic_merge_patch,
 )
+from korch.api._validate_kinds import validate, validate_update, validation_causes
 from korch.api._validation import (
     NameValidator,
     is_dns1035_label,
@@ -730,6 +732,7 @@ __all__ = (
     "crd_schema_components",
     "create_merge_patch",
     "create_strategic_merge_patch",
+    "default",
     "default_registry",
     "document_hash",
     "dump_yaml",
@@ -745,6 +748,7 @@ __all__ = (
     "is_dns1123_subdomain",
     "is_label_value",
     "is_qualified_name",
+    "job_selector_defaults",
     "json_equal",
     "json_patch",
     "kind_component_name",
@@ -786,6 +790,7 @@ __all__ = (
     "tolerations_tolerate_taint",
     "unescape_field_value",
     "update_managed_fields",
+    "validate",
     "validate_annotations",
     "validate_c_identifier",
     "validate_dns1035_label",
@@ -805,6 +810,8 @@ __all__ = (
     "validate_port_number",
     "validate_qualified_name",
     "validate_resource_name",
+    "validate_update",
+    "validation_causes",
     "version_priority",
     "wire_name",
 )

@@ -33,6 +33,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from korch import errors
+from korch.api import _validation
 
 __all__ = (
     "LabelSelectorRequirementLike",
@@ -50,63 +51,20 @@ __all__ = (
 
 # -- label key / value validation -------------------------------------------------------
 
-_NAME_RE: Final = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE_RE: Final = re.compile(r"(?:(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_DNS_SUBDOMAIN_RE: Final = re.compile(
-    r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
-)
-_NAME_RULE: Final = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-    "an alphanumeric character (e.g. 'MyName', 'my.name' or '123-abc'; regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
 
-
-# Selectors repeat the same few keys and values, so validation results are cached.
+# Selectors repeat the same few keys and values, so validation results are cached. The rules
+# and messages are the generic validators' (korch.api._validation), shared with metadata
+# and object validation.
 @functools.lru_cache(maxsize=4096)
 def label_key_errors(key: str) -> tuple[str, ...]:
     """Problems with ``key`` as a label key (a qualified name); empty when valid."""
-    problems: list[str] = []
-    prefix, slash, name = key.rpartition("/")
-    if slash:
-        if "/" in prefix:
-            return (
-                "a qualified name " + _NAME_RULE + " with an optional DNS subdomain prefix "
-                "and '/' (e.g. 'example.com/MyName')",
-            )
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        elif len(prefix) > 253:
-            problems.append("prefix part must be no more than 253 characters")
-        elif not _DNS_SUBDOMAIN_RE.fullmatch(prefix):
-            problems.append(
-                "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                "alphanumeric characters, '-' or '.', and must start and end with an "
-                "alphanumeric character (e.g. 'example.com')"
-            )
-    if not name:
-        problems.append("name part must be non-empty")
-    elif len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if not _NAME_RE.fullmatch(name):
-        problems.append("name part " + _NAME_RULE)
-    return tuple(problems)
+    return tuple(_validation.is_qualified_name(key))
 
 
 @functools.lru_cache(maxsize=4096)
 def label_value_errors(value: str) -> tuple[str, ...]:
     """Problems with ``value`` as a label value (empty, or ≤63 name characters)."""
-    problems: list[str] = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        problems.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, "
-            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-            "'MyValue', 'my_value' or '12345'; regex used for validation is "
-            "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-        )
-    return tuple(problems)
+    return tuple(_validation.is_label_value(value))
 
 
 # -- requirements ---------------------------------------------------------------------------

@@ -26,7 +26,10 @@ from korch.apiserver._admission import (
     RequestAttributes,
     ValidatingAdmission,
 )
+from korch.apiserver._gc import GarbageCollector
 from korch.apiserver._keys import namespace_prefix, object_key, resource_prefix
+from korch.apiserver._plugins import LimitRanger, ServiceAccountAdmission, default_admission_chain
+from korch.apiserver._plugins_quota import ResourceQuotaAdmission
 from korch.apiserver._server import APIServer
 from korch.apiserver._status import error_from_status, status_for_error
 from korch.apiserver._strategy import ScalePaths, Strategy
@@ -38,17 +41,22 @@ __all__ = (
     "AdmissionAttributes",
     "Authorizer",
     "Decision",
+    "GarbageCollector",
     "KindRef",
+    "LimitRanger",
     "MutatingAdmission",
     "ObjectList",
     "PatchType",
     "RequestAttributes",
+    "ResourceQuotaAdmission",
     "ScalePaths",
+    "ServiceAccountAdmission",
     "Strategy",
     "UserInfo",
     "ValidatingAdmission",
     "WatchEvent",
     "WatchStream",
+    "default_admission_chain",
     "error_from_status",
     "namespace_prefix",
     "object_key",

@@ -3,6 +3,8 @@
 * :class:`StoreConformance` — the etcd-semantics suite every store backend passes; subclass it
   to test your own backend (see its docstring);
 * :class:`EtcdServer` / :class:`EtcdCluster` — start a real etcd on free loopback ports;
+* :class:`Environment` — a MemoryStore, a running APIServer and a FakeClock with
+  ``settle()``/``advance()`` (``docs/testing.md``); :func:`environment` for pytest fixtures;
 * :class:`korch.clock.FakeClock` — re-exported for convenience.
 """
 
@@ -13,10 +15,19 @@ from typing import TYPE_CHECKING, Any
 from korch.clock import FakeClock
 
 if TYPE_CHECKING:
+    from korch.testing._env import Environment, environment
     from korch.testing._etcd_server import EtcdCluster, EtcdServer, find_etcd
     from korch.testing._store_conformance import StoreConformance
 
-__all__ = ("EtcdCluster", "EtcdServer", "FakeClock", "StoreConformance", "find_etcd")
+__all__ = (
+    "Environment",
+    "EtcdCluster",
+    "EtcdServer",
+    "FakeClock",
+    "StoreConformance",
+    "environment",
+    "find_etcd",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from korch.testing._store_conformance import StoreConformance
 
         return StoreConformance
+    if name in ("Environment", "environment"):
+        from korch.testing import _env
+
+        return getattr(_env, name)
     if name in ("EtcdServer", "EtcdCluster", "find_etcd"):
         from korch.testing import _etcd_server
 

@@ -81,13 +81,24 @@ class Engine:
         self.revision = 1  # as in etcd, a new keyspace is at revision 1
         self.compact_revision = 0
         self.current: dict[bytes, t.KeyValue] = {}
-        self.live_keys: SortedList = SortedList()
+        self._sorted_keys: SortedList = SortedList()
+        # keys created since the sorted index was last used: merged in bulk on the next
+        # range, so a put of a new key costs a set insert instead of a sorted insert
+        self._new_keys: set[bytes] = set()
         self.history: dict[bytes, list[t.KeyValue]] = {}
         self.log: list[tuple[t.Event, ...]] = []
         self.log_base = 2  # the revision of log[0]
         self.leases: dict[int, LeaseState] = {}
         self.lease_heap: list[tuple[float, int]] = []
         self._random = random.Random()
+
+    @property
+    def live_keys(self) -> SortedList:
+        """The live keys, sorted (merging keys created since the last call)."""
+        if self._new_keys:
+            self._sorted_keys.update(self._new_keys)
+            self._new_keys.clear()
+        return self._sorted_keys
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -172,7 +183,7 @@ class Engine:
     def _put(self, key: bytes, value: bytes, lease: int, rev: int, prev: t.KeyValue | None) -> None:
         if prev is None:
             kv = t.KeyValue(key, value, rev, rev, 1, lease)
-            self.live_keys.add(key)
+            self._new_keys.add(key)
         else:
             kv = t.KeyValue(key, value, prev.create_revision, rev, prev.version + 1, lease)
             if self.keep_history:
@@ -191,7 +202,10 @@ class Engine:
         removed = []
         for k in list(keys):
             prev = self.current.pop(k)
-            self.live_keys.remove(k)
+            if k in self._new_keys:
+                self._new_keys.discard(k)
+            else:
+                self._sorted_keys.remove(k)
             tomb = t.KeyValue(k, b"", 0, rev, _TOMBSTONE_VERSION, 0)
             if self.keep_history:
                 hist = self.history.setdefault(k, [])

@@ -37,7 +37,7 @@ import anyio.to_thread
 
 from korch import clock as clock_module
 from korch import errors
-from korch.store import _engine, _local, _sqlite_schema
+from korch.store import _engine, _local, _signal, _sqlite_schema
 from korch.store import _types as t
 
 __all__ = ("SQLiteStore",)
@@ -92,7 +92,8 @@ class SQLiteStore(_local.LocalStore):
         self._synced = engine.revision
         self._read_lock = threading.Lock()
         self._pending: list[tuple[str, int, int]] = []  # lease grants/revokes, compactions
-        self._flushing: anyio.Event | None = None
+        self._flushing = False
+        self._flushed = _signal.Broadcast()  # fired after every flush
         self._failure: BaseException | None = None
 
     def _connect(self, fsync: bool) -> sqlite3.Connection:
@@ -110,24 +111,23 @@ class SQLiteStore(_local.LocalStore):
                 raise errors.StoreUnavailable(
                     f"{self.path}: writes failed: {self._failure}"
                 ) from self._failure
-            flushing = self._flushing
-            if flushing is not None:
-                await flushing.wait()
+            if self._flushing:
+                await self._flushed.wait()
                 continue
-            done = self._flushing = anyio.Event()
+            self._flushing = True
             try:
+                # let the writers that are ready to run apply their writes first, so they
+                # ride in this flush instead of waiting for the next one (group commit)
+                await anyio.lowlevel.checkpoint()
                 await self._flush()
             finally:
-                self._flushing = None
-                done.set()
+                self._flushing = False
+                self._flushed.fire()
             # wake the writers before the watchers: they start the next flush, which then
             # runs in its thread while the watchers take their turn on the event loop
             self._hub.publish(self._synced)
 
     async def _flush(self) -> None:
-        # let the writers that are ready to run apply their writes first, so they ride in
-        # this flush instead of waiting for the next one (group commit)
-        await anyio.lowlevel.checkpoint()
         engine = self._engine
         start, stop = self._synced + 1, engine.revision
         rows: list[tuple[object, ...]] = []

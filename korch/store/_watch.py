@@ -19,14 +19,10 @@ response per (keys, prev_kv) and revision span.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import anyio
-import sniffio
-
 from korch import errors
-from korch.store import _engine
+from korch.store import _engine, _signal
 from korch.store import _types as t
 
 __all__ = ("HistoryFetch", "LocalWatch", "WatchHub")
@@ -53,27 +49,17 @@ class WatchHub:
         self.watchers: set[LocalWatch] = set()
         self.max_revisions = max_revisions_per_response
         self._fetch = fetch
-        self._changed: anyio.Event | None = None
-        self._future: asyncio.Future[None] | None = None
-        self._asyncio: bool | None = None
+        self._changed = _signal.Broadcast()
         self._memo: dict[_MemoKey, tuple[int, int, t.WatchResponse]] = {}
 
     def publish(self, revision: int) -> None:
         """Revisions up to ``revision`` may now be delivered."""
         self.visible = revision
-        future = self._future
-        if future is not None:
-            self._future = None
-            if not future.done():
-                future.set_result(None)
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
+        self._changed.fire()
 
     def wake(self) -> None:
         """Wake every watcher (for progress notifications and close)."""
-        self.publish(self.visible)
+        self._changed.fire()
 
     def close(self) -> None:
         self.closed = True
@@ -81,29 +67,7 @@ class WatchHub:
 
     async def wait(self) -> None:
         """Sleep until the next publish (or a spurious wake-up: callers re-check)."""
-        if self._asyncio is None:
-            self._asyncio = sniffio.current_async_library() == "asyncio"
-        if not self._asyncio:
-            changed = self._changed
-            if changed is None:
-                changed = self._changed = anyio.Event()
-            await changed.wait()
-            return
-        # On asyncio every watcher awaits one shared future: a publish to 1,000 watchers is
-        # then one set_result, and a wake-up costs one task step (the hot path of fan-out).
-        future = self._future
-        if future is None:
-            future = self._future = asyncio.get_running_loop().create_future()
-        try:
-            await future
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling():
-                raise
-            # another watcher was cancelled, which cancels the shared future: the others
-            # just wake up and wait again
-            if self._future is future:
-                self._future = None
+        await self._changed.wait()
 
     async def collect(
         self, key: bytes, end: bytes | None, prev_kv: bool, start: int, stop: int

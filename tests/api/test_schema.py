@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,50 +13,15 @@ from ruamel.yaml import YAML
 from korch import errors
 from korch.api import _schema, _validation
 
-# The MySQLDatabase CRD and resource of the seed manifests (shared/seed-manifests.yaml).
-SEED = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: mysqldatabases.example.com
-spec:
-  group: example.com
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              version:
-                type: string
-              storage:
-                type: string
-                format: int64
-  scope: Namespaced
-  names:
-    plural: mysqldatabases
-    singular: mysqldatabase
-    kind: MySQLDatabase
-    shortNames:
-    - mdb
----
-apiVersion: example.com/v1
-kind: MySQLDatabase
-metadata:
-  name: my-database
-spec:
-  version: "5.7"
-  storage: 10
-"""
+# The MySQLDatabase CRD and resource of the seed manifests (shared/seed-manifests.yaml),
+# kept with the other seed manifests in fixtures/seeds.yaml.
+SEEDS = Path(__file__).parent / "fixtures" / "seeds.yaml"
 
 
 def seed() -> tuple[dict[str, Any], dict[str, Any]]:
-    crd, resource = YAML(typ="safe").load_all(SEED)
+    docs = list(YAML(typ="safe").load_all(SEEDS.read_text()))
+    crd = next(d for d in docs if d and d.get("kind") == "CustomResourceDefinition")
+    resource = next(d for d in docs if d and d.get("kind") == "MySQLDatabase")
     return crd, resource
 
 

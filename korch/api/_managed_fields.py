@@ -556,6 +556,14 @@ def update_managed_fields(
     """
     if operation != "Update":
         raise errors.BadRequest(f"operation must be 'Update' (use apply() to apply): {operation!r}")
+    if not old and not managed_fields:  # a create: one walk of ``new``, not a diff with {}
+        meta = new.get("metadata")
+        if isinstance(meta, dict) and "managedFields" in meta:
+            new = {**new, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+        owned = _fieldset.object_fields_v1(new, schema or _schema_of(new), _STRIPPED)
+        version = api_version if api_version is not None else str(new.get("apiVersion", ""))
+        me = _Manager(manager, "Update", version, subresource, _format_time(time), _fieldset.EMPTY)
+        return [{**me.encode(), "fieldsV1": owned}] if owned else []
     before = _without_managed_fields(old)
     after = _without_managed_fields(new)
     if managed_fields is None:

@@ -35,24 +35,9 @@ from sortedcontainers import SortedList
 from korch import errors
 from korch.store import _types as t
 
-__all__ = ("Engine", "LeaseState", "key_range")
+__all__ = ("Engine", "LeaseState", "in_range")
 
 _TOMBSTONE_VERSION = 0
-
-
-def key_range(key: bytes, range_end: bytes | None, prefix: bool) -> tuple[bytes, bytes | None]:
-    """Normalise a request's key selection to ``(key, range_end)``; ``None`` is one key.
-
-    ``range_end == b"\\x00"`` means every key ≥ ``key`` (etcd's convention).
-    """
-    if prefix:
-        if range_end is not None:
-            raise errors.InvalidRequest("give either prefix=True or a range_end, not both")
-        return key, t.prefix_end(key)
-    if range_end is not None and range_end != b"\x00" and range_end <= key:
-        # etcd answers an empty range; keep it expressible
-        return key, range_end
-    return key, range_end
 
 
 def in_range(k: bytes, key: bytes, end: bytes | None) -> bool:
@@ -257,13 +242,13 @@ class Engine:
                 events.append(t.Event(t.EventType.PUT, self.current[op.key], prev))
                 responses.append(t.PutResult(rev, prev if op.prev_kv else None))
             elif isinstance(op, t.Delete):
-                key, end = key_range(op.key, op.range_end, op.prefix)
+                key, end = t.key_range(op.key, op.range_end, op.prefix)
                 removed = self._delete_keys(self._keys_in(key, end), rev, events)
                 responses.append(
                     t.DeleteResult(rev, len(removed), tuple(removed) if op.prev_kv else ())
                 )
             else:
-                key, end = key_range(op.key, op.range_end, op.prefix)
+                key, end = t.key_range(op.key, op.range_end, op.prefix)
                 # reads inside a transaction see its earlier writes (etcd reads at rev + 1):
                 # the current state already holds them
                 result = self.range(key, end, 0, op.limit, op.count_only)
@@ -293,7 +278,7 @@ class Engine:
                     raise errors.LeaseNotFound(op.lease)
                 written.add(op.key)
             elif isinstance(op, t.Delete):
-                key, end = key_range(op.key, op.range_end, op.prefix)
+                key, end = t.key_range(op.key, op.range_end, op.prefix)
                 if any(in_range(k, key, end) for k in written):
                     raise errors.InvalidRequest(f"duplicate key given in txn request: {op.key!r}")
                 ranges.append((key, end))

@@ -104,26 +104,17 @@ def decode_event(raw: Mapping[str, Any]) -> t.Event:
 
 
 def key_range(key: bytes, range_end: bytes | None, prefix: bool) -> tuple[bytes, bytes | None]:
-    """Validate a request's key selection and normalise it to etcd's ``(key, range_end)``.
+    """The store's key selection (:func:`korch.store._types.key_range`) for the gateway.
 
     An empty key with ``prefix`` (or with ``range_end``) starts at ``b"\\x00"``, the smallest
     key, as etcd's clients do: the gateway refuses an empty key.
 
     Raises:
-        korch.errors.InvalidRequest: a key that is not bytes, or both prefix and range_end.
+        korch.errors.InvalidRequest: as the shared check, or an empty single key.
     """
-    if not isinstance(key, bytes):
-        raise errors.InvalidRequest(f"key must be bytes, got {type(key).__name__}: {key!r}")
-    if prefix:
-        if range_end is not None:
-            raise errors.InvalidRequest("give either prefix=True or a range_end, not both")
-        return key or b"\x00", t.prefix_end(key)
-    if range_end is not None:
-        if not isinstance(range_end, bytes):
-            raise errors.InvalidRequest(
-                f"range_end must be bytes, got {type(range_end).__name__}: {range_end!r}"
-            )
-        return key or b"\x00", range_end
+    key, end = t.key_range(key, range_end, prefix)
+    if end is not None:
+        return key or b"\x00", end
     if not key:
         raise errors.InvalidRequest("key must not be empty")
     return key, None

@@ -209,6 +209,8 @@ class LocalStore:
 
     async def get(self, key: bytes, *, revision: int = 0) -> t.KeyValue | None:
         """The current version of ``key`` (or the one at ``revision``), or ``None``."""
+        if key.__class__ is not bytes:
+            t.key_range(key, None, False)  # raises InvalidRequest naming the bad key
         self._check_open()
         await self._read_barrier()
         engine = self._engine
@@ -236,7 +238,7 @@ class LocalStore:
         """
         self._check_open()
         await self._read_barrier()
-        start, end = _engine.key_range(key, range_end, prefix)
+        start, end = t.key_range(key, range_end, prefix)
         engine = self._engine
         if limit < 0:
             raise errors.InvalidRequest(f"limit must not be negative, got {limit}")
@@ -272,7 +274,7 @@ class LocalStore:
     ) -> t.DeleteResult:
         """Delete ``key`` (or a range / prefix) at one revision; nothing deleted, no revision."""
         self._check_open()
-        start, end = _engine.key_range(key, range_end, prefix)
+        start, end = t.key_range(key, range_end, prefix)
         rev, removed = self._engine.delete(start, end)
         await self._commit(rev)
         return t.DeleteResult(rev, len(removed), tuple(removed) if prev_kv else ())
@@ -357,7 +359,7 @@ class LocalStore:
         """
         self._check_open()
         await self._read_barrier()
-        start, end = _engine.key_range(key, range_end, prefix)
+        start, end = t.key_range(key, range_end, prefix)
         watcher = _watch.LocalWatch(
             self._hub,
             start,

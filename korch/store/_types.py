@@ -22,6 +22,8 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
 
+from korch import errors
+
 __all__ = (
     "Compare",
     "CompareResult",
@@ -42,6 +44,7 @@ __all__ = (
     "TxnResult",
     "WatchResponse",
     "WatchStream",
+    "key_range",
     "prefix_end",
 )
 
@@ -59,6 +62,29 @@ def prefix_end(prefix: bytes) -> bytes:
             return bytes(end)
         end.pop()
     return b"\x00"
+
+
+def key_range(key: bytes, range_end: bytes | None, prefix: bool) -> tuple[bytes, bytes | None]:
+    """Check a request's key selection and normalise it to ``(key, range_end)``.
+
+    ``range_end`` ``None`` selects ``key`` alone; ``b"\x00"`` every key ≥ ``key`` (etcd's
+    convention); ``prefix=True`` every key under ``key``.
+
+    Raises:
+        korch.errors.InvalidRequest: a key or range_end that is not bytes, or both
+            ``prefix`` and ``range_end``.
+    """
+    if not isinstance(key, bytes):
+        raise errors.InvalidRequest(f"key must be bytes, got {type(key).__name__}: {key!r}")
+    if prefix:
+        if range_end is not None:
+            raise errors.InvalidRequest("give either prefix=True or a range_end, not both")
+        return key, prefix_end(key)
+    if range_end is not None and not isinstance(range_end, bytes):
+        raise errors.InvalidRequest(
+            f"range_end must be bytes, got {type(range_end).__name__}: {range_end!r}"
+        )
+    return key, range_end
 
 
 @attrs.frozen(slots=True)

@@ -22,7 +22,6 @@ The tests need the anyio pytest plugin (``@pytest.mark.anyio``; an ``anyio_backe
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import anyio
 import anyio.lowlevel
@@ -420,11 +419,3 @@ class StoreConformance:
         clock.advance(3)
         await anyio.lowlevel.checkpoint()
         assert await store.get(ns + b"a") is None
-
-
-async def aclosing_store(store: t.Store) -> AsyncIterator[t.Store]:
-    """Yield ``store`` and close it afterwards (a helper for fixtures)."""
-    try:
-        yield store
-    finally:
-        await store.close()

@@ -134,6 +134,10 @@ async def test_bad_requests_name_the_problem(make_store) -> None:  # type: ignor
     store = make_store()
     with pytest.raises(errors.InvalidRequest, match="prefix"):
         await store.range(b"/a", b"/b", prefix=True)
+    with pytest.raises(errors.InvalidRequest, match="key must be bytes"):
+        await store.get("/a")
+    with pytest.raises(errors.InvalidRequest, match="range_end must be bytes"):
+        await store.range(b"/a", "/b")
     with pytest.raises(errors.InvalidRequest, match="limit"):
         await store.range(b"/a", prefix=True, limit=-1)
     with pytest.raises(errors.InvalidRequest, match="TTL"):

@@ -11,9 +11,9 @@ See ``docs/api.md``. In short::
 
 Objects live under ``/registry/<group|core>/<plural>/<namespace>/<name>`` as compact JSON;
 resourceVersion is the store's mod_revision. Extension points: admission plugins
-(:class:`MutatingAdmission`, :class:`ValidatingAdmission`), an :class:`Authorizer`, and
-per-kind :class:`Strategy` entries (``api.register_strategy``) next to the kinds
-registered on ``api.registry``.
+(:class:`MutatingAdmission`, :class:`ValidatingAdmission`), an :class:`Authorizer`,
+:class:`Authenticator` chains for front ends, and per-kind :class:`Strategy` entries
+(``api.register_strategy``) next to the kinds registered on ``api.registry``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from korch.apiserver._admission import (
     RequestAttributes,
     ValidatingAdmission,
 )
+from korch.apiserver._authn import AuthenticationRequest, Authenticator, authenticate
 from korch.apiserver._gc import GarbageCollector
 from korch.apiserver._keys import namespace_prefix, object_key, resource_prefix
 from korch.apiserver._plugins import LimitRanger, ServiceAccountAdmission, default_admission_chain
@@ -39,6 +40,8 @@ from korch.apiserver._watch import WatchStream
 __all__ = (
     "APIServer",
     "AdmissionAttributes",
+    "AuthenticationRequest",
+    "Authenticator",
     "Authorizer",
     "Decision",
     "GarbageCollector",
@@ -56,6 +59,7 @@ __all__ = (
     "ValidatingAdmission",
     "WatchEvent",
     "WatchStream",
+    "authenticate",
     "default_admission_chain",
     "error_from_status",
     "namespace_prefix",

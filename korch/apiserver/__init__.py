@@ -31,6 +31,7 @@ from korch.apiserver._gc import GarbageCollector
 from korch.apiserver._keys import namespace_prefix, object_key, resource_prefix
 from korch.apiserver._plugins import LimitRanger, ServiceAccountAdmission, default_admission_chain
 from korch.apiserver._plugins_quota import ResourceQuotaAdmission
+from korch.apiserver._pods import PodLogOptions, PodLogSource
 from korch.apiserver._server import APIServer
 from korch.apiserver._status import error_from_status, status_for_error
 from korch.apiserver._strategy import ScalePaths, Strategy
@@ -50,6 +51,8 @@ __all__ = (
     "MutatingAdmission",
     "ObjectList",
     "PatchType",
+    "PodLogOptions",
+    "PodLogSource",
     "RequestAttributes",
     "ResourceQuotaAdmission",
     "ScalePaths",

@@ -27,7 +27,7 @@ import anyio
 
 from korch import clock as clock_module
 from korch.api import _registry
-from korch.apiserver import _admission, _crd, _deletes, _scale, _types, _watching
+from korch.apiserver import _admission, _crd, _pods, _scale, _types, _watching
 from korch.store import _types as store_types
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ("APIServer",)
 
 
-class APIServer(_crd.CustomResources, _deletes.Deletes, _scale.Scales, _watching.Watching):
+class APIServer(_crd.CustomResources, _pods.PodSubresources, _scale.Scales, _watching.Watching):
     """The in-process API server (see the module docstring and ``docs/api.md``).
 
     Args:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from korch.api import _core_other, _meta, _misc
-from korch.apiserver import _status, _types
+from korch.api import _core_other, _core_pod, _meta, _misc
+from korch.apiserver import _pods, _status, _types
 from korch.apiserver import _watch as server_watch
 from korch.client import _events, _protocol
 
@@ -309,6 +309,57 @@ class LocalClient:
         action: str = "",
     ) -> _core_other.Event:
         return await self.recorder.record(self, obj, reason, message, type, action=action)
+
+    async def bind(
+        self,
+        binding: _core_pod.Binding,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> None:
+        ns = binding.metadata.namespace if namespace is None else namespace
+        await self.api.bind(
+            binding, namespace=ns or self.namespace, dry_run=dry_run,
+            field_manager=field_manager or self.field_manager, user=self.user,
+        )  # fmt: skip
+
+    async def evict(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        delete_options: _meta.DeleteOptions | None = None,
+    ) -> None:
+        await self.api.evict(
+            name, namespace=namespace or self.namespace, delete_options=delete_options,
+            user=self.user,
+        )  # fmt: skip
+
+    def pod_log(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        options: _pods.PodLogOptions | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self.api.pod_log(
+            name, namespace=namespace or self.namespace, options=options, user=self.user
+        )
+
+    async def read_pod_log(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        options: _pods.PodLogOptions | None = None,
+    ) -> str:
+        options = attrs.evolve(options or _pods.PodLogOptions(), follow=False)
+        parts = []
+        async with self.pod_log(name, namespace=namespace, options=options) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+        return b"".join(parts).decode("utf-8", "replace")
 
     def __repr__(self) -> str:
         return f"<LocalClient of {self.api!r} namespace={self.namespace!r}>"

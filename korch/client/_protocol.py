@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeAlias, TypeVar, overload, runtime_checkable
 
-from korch.api import _core_other, _meta, _misc
-from korch.apiserver import _types
+from korch.api import _core_other, _core_pod, _meta, _misc
+from korch.apiserver import _pods, _types
 
 __all__ = ("Client", "GenericKind", "WatchEvents")
 
@@ -384,4 +384,48 @@ class Client(Protocol):
         action: str = "",
     ) -> _core_other.Event:
         """Record a core/v1 Event about ``obj`` (repeats are aggregated into ``count``)."""
+        ...
+
+    async def bind(
+        self,
+        binding: _core_pod.Binding,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> None:
+        """``pods/binding``: assign the pod ``binding.metadata.name`` to the node
+        ``binding.target.name`` (what a scheduler does). Raises Conflict if it is assigned."""
+        ...
+
+    async def evict(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        delete_options: _meta.DeleteOptions | None = None,
+    ) -> None:
+        """``pods/eviction``: delete a pod unless its PodDisruptionBudget forbids it
+        (TooManyRequests, 429)."""
+        ...
+
+    def pod_log(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        options: _pods.PodLogOptions | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """``pods/log``: ``async with client.pod_log("web", options=PodLogOptions(follow=True))
+        as chunks: async for chunk in chunks: …``"""
+        ...
+
+    async def read_pod_log(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        options: _pods.PodLogOptions | None = None,
+    ) -> str:
+        """The whole log (without following) as text (what ``kubectl logs`` prints)."""
         ...

@@ -1,0 +1,18 @@
+"""korch.cluster — the parts composed into a working cluster.
+
+:class:`Cluster` runs an API server, the controller manager, the scheduler and node agents
+in one process (``async with korch.Cluster(...) as cluster``); ``korch up`` is that cluster
+in the foreground on an embedded SQLite store. :func:`apply_manifests` applies manifest
+files the way ``kubectl apply --server-side`` does.
+"""
+
+from __future__ import annotations
+
+from korch.cluster._apply import (
+    AppliedObject,
+    apply_manifests,
+    apply_objects,
+    read_manifest_sources,
+)
+
+__all__ = ("AppliedObject", "apply_manifests", "apply_objects", "read_manifest_sources")

@@ -2,8 +2,8 @@
 
 :class:`Cluster` runs an API server, the controller manager, the scheduler and node agents
 in one process (``async with korch.Cluster(...) as cluster``); ``korch up`` is that cluster
-in the foreground on an embedded SQLite store. :func:`apply_manifests` applies manifest
-files the way ``kubectl apply --server-side`` does.
+in the foreground on an embedded SQLite store (:func:`run_up`). :func:`apply_manifests`
+applies manifest files the way ``kubectl apply --server-side`` does.
 """
 
 from __future__ import annotations
@@ -14,5 +14,17 @@ from korch.cluster._apply import (
     apply_objects,
     read_manifest_sources,
 )
+from korch.cluster._cluster import Cluster, Component
+from korch.cluster._up import UpOptions, open_store, run_up
 
-__all__ = ("AppliedObject", "apply_manifests", "apply_objects", "read_manifest_sources")
+__all__ = (
+    "AppliedObject",
+    "Cluster",
+    "Component",
+    "UpOptions",
+    "apply_manifests",
+    "apply_objects",
+    "open_store",
+    "read_manifest_sources",
+    "run_up",
+)

@@ -19,6 +19,71 @@ def main() -> None:
     """korch: the parts Kubernetes is made of, as composable Python."""
 
 
+@main.command()
+@click.option(
+    "--data-dir",
+    default=".korch",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the cluster keeps its state (SQLite store, node state, logs).",
+)
+@click.option(
+    "-f",
+    "--filename",
+    "manifests",
+    multiple=True,
+    help="Manifests to apply once the cluster is up: files, directories, or - for stdin.",
+)
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(0), help="Node agents.")
+@click.option(
+    "--runtime",
+    default="process",
+    show_default=True,
+    help="Container runtime of the nodes: process (local processes), fake (simulated), or a "
+    "runtime registered under the korch.runtimes entry point group.",
+)
+@click.option(
+    "--store",
+    default="",
+    help="sqlite (default: <data-dir>/state.db), sqlite:///path, memory, or "
+    "etcd://host:port[,host:port...].",
+)
+@click.option(
+    "--dashboard/--no-dashboard",
+    default=True,
+    show_default=True,
+    help="Show a live table of workloads and pods (on a terminal).",
+)
+def up(
+    data_dir: str,
+    manifests: tuple[str, ...],
+    nodes: int,
+    runtime: str,
+    store: str,
+    dashboard: bool,
+) -> None:
+    """Run a whole cluster in the foreground (Ctrl-C stops it; state survives restarts)."""
+    import anyio
+
+    from korch.cluster import UpOptions, run_up
+
+    options = UpOptions(
+        data_dir=data_dir,
+        manifests=manifests,
+        nodes=nodes,
+        runtime=runtime,
+        store=store,
+        dashboard=dashboard,
+    )
+    stdin = click.get_text_stream("stdin").read() if "-" in manifests else ""
+    try:
+        anyio.run(lambda: run_up(options, stdin=stdin))
+    except KeyboardInterrupt:
+        Console().print("korch: stopped")
+    except (ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from error
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: print a table and, with --json PATH, write the results."""

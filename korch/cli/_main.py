@@ -85,6 +85,64 @@ def up(
 
 
 @main.group()
+def snapshot() -> None:
+    """Back up a cluster's store and restore it (SQLite or etcd)."""
+
+
+_STORE_OPTION = click.option(
+    "--store",
+    default="",
+    help="sqlite (default: <data-dir>/state.db), sqlite:///path, or etcd://host:port[,...].",
+)
+_DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    default=".korch",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The cluster's data directory (for etcd restores: the new etcd data directory).",
+)
+
+
+@snapshot.command("save")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_STORE_OPTION
+@_DATA_DIR_OPTION
+def snapshot_save(path: str, store: str, data_dir: str) -> None:
+    """Write a consistent snapshot of the store to PATH (works while korch up runs)."""
+    import anyio
+
+    from korch.cluster import save_snapshot
+    from korch.errors import StoreError
+
+    try:
+        message = anyio.run(lambda: save_snapshot(path, store=store, data_dir=data_dir))
+    except (StoreError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    Console().print(message, highlight=False)
+
+
+@snapshot.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_STORE_OPTION
+@_DATA_DIR_OPTION
+@click.option("--name", default="default", show_default=True, help="etcd member name.")
+def snapshot_restore(path: str, store: str, data_dir: str, name: str) -> None:
+    """Install the snapshot PATH as the store of a new data directory."""
+    import anyio
+
+    from korch.cluster import restore_snapshot
+    from korch.errors import StoreError
+
+    try:
+        message = anyio.run(
+            lambda: restore_snapshot(path, store=store, data_dir=data_dir, etcd_name=name)
+        )
+    except (StoreError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    Console().print(message, highlight=False)
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks: print a table and, with --json PATH, write the results."""
 

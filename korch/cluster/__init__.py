@@ -15,6 +15,7 @@ from korch.cluster._apply import (
     read_manifest_sources,
 )
 from korch.cluster._cluster import Cluster, Component
+from korch.cluster._snapshot import restore_snapshot, save_snapshot
 from korch.cluster._up import UpOptions, open_store, run_up
 
 __all__ = (
@@ -26,5 +27,7 @@ __all__ = (
     "apply_objects",
     "open_store",
     "read_manifest_sources",
+    "restore_snapshot",
     "run_up",
+    "save_snapshot",
 )

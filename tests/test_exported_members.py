@@ -15,6 +15,13 @@ FACADES = [
     "korch.testing",
     "korch.errors",
     "korch.clock",
+    "korch.controllers",
+    "korch.workloads",
+    "korch.scheduler",
+    "korch.runtime",
+    "korch.node",
+    "korch.security",
+    "korch.cluster",
 ]
 
 

@@ -39,7 +39,7 @@ from typing import Any, Final
 import attrs
 
 from korch import errors
-from korch.api import _fieldset, _patch, _strategic
+from korch.api import _fields_v1, _fieldset, _patch, _strategic
 
 __all__ = (
     "FieldSet",
@@ -560,7 +560,7 @@ def update_managed_fields(
         meta = new.get("metadata")
         if isinstance(meta, dict) and "managedFields" in meta:
             new = {**new, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-        owned = _fieldset.object_fields_v1(new, schema or _schema_of(new), _STRIPPED)
+        owned = _fields_v1.object_fields_v1(new, schema or _schema_of(new), _STRIPPED)
         version = api_version if api_version is not None else str(new.get("apiVersion", ""))
         me = _Manager(manager, "Update", version, subresource, _format_time(time), _fieldset.EMPTY)
         return [{**me.encode(), "fieldsV1": owned}] if owned else []

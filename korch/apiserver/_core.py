@@ -15,9 +15,13 @@ strategies and watch caches, and offers the few operations the verbs compose:
   ``managedFields`` maintained (``update_managed_fields``) unless server-side apply already
   computed them.
 
-A write's result is decoded from exactly what was stored (so a create's response equals a
-later get, timestamps truncated to seconds as the codec stores them), and offered to the
-type's watch cache.
+A write's result equals what a later read decodes from the stored bytes (timestamps
+truncated to seconds as the codec stores them), and is offered to the type's watch cache.
+It is not decoded again: :meth:`ServerCore.finish` returns a ``_Wire`` (the wire dict that
+remembers the typed object it came from), and the result is that object with its
+``resourceVersion`` and ``managedFields`` set (:func:`korch.apiserver._objects.stored_from_object`;
+the codec round-trips every object the server writes, which
+tests/apiserver/test_write_results.py checks over every kind of the fixture corpus).
 """
 
 from __future__ import annotations
@@ -44,6 +48,17 @@ log = logging.getLogger("korch.apiserver")
 DEFAULT_FIELD_MANAGER: Final = "korch"
 _NAME_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_GENERATED_PREFIX: Final = 58
+_EPOCH: Final = datetime.datetime.fromtimestamp(0, datetime.UTC)
+
+
+class _Wire(dict[str, Any]):
+    """The wire form :meth:`ServerCore.finish` made, remembering the typed object it came
+    from, so the write's result is built from that object instead of decoded again."""
+
+    __slots__ = ("fresh", "obj")
+
+    obj: Any
+    fresh: bool  # managedFields computed by finish itself (their fieldsV1 dicts are new)
 
 
 class ServerCore:
@@ -76,6 +91,7 @@ class ServerCore:
         self._namespace_memo: dict[str, tuple[int, bool]] = {}
         self._bootstrapped = False
         self._bootstrap_lock = anyio.Lock()
+        self._last_now: tuple[int, datetime.datetime, str] = (-1, _EPOCH, "")
 
     # -- kinds -----------------------------------------------------------------------
 
@@ -155,7 +171,16 @@ class ServerCore:
 
     def now(self) -> datetime.datetime:
         """The clock's time, whole seconds, UTC (what metav1.Time stores)."""
-        return datetime.datetime.fromtimestamp(int(self.clock.time()), datetime.UTC)
+        return self._now()[1]
+
+    def _now(self) -> tuple[int, datetime.datetime, str]:
+        # One datetime (and its RFC 3339 text) per second, shared by every write in it.
+        seconds = int(self.clock.time())
+        last = self._last_now
+        if last[0] != seconds:
+            moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+            last = self._last_now = (seconds, moment, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return last
 
     def new_uid(self) -> str:
         """A random (version 4) UUID; reproducible when the server was given an ``rng``."""
@@ -310,14 +335,16 @@ class ServerCore:
                 for kinds with a status subresource): nobody is recorded as their manager,
                 like kube-apiserver's ``ResetFieldsFor``.
         """
-        wire = _codec.to_dict(obj)
+        wire = _Wire(_codec.to_dict(obj))
+        wire.obj = obj
+        wire.fresh = managed is None
         if managed is None:
             owned = {k: v for k, v in wire.items() if k not in reset} if reset else wire
             managed = _managed_fields.update_managed_fields(
                 old_wire,
                 owned,
                 manager or DEFAULT_FIELD_MANAGER,
-                time=self.now(),
+                time=self._now()[2],
                 subresource=subresource,
             )
         metadata = wire.setdefault("metadata", {})
@@ -331,8 +358,7 @@ class ServerCore:
     def _result(
         self, rt: _registry.ResourceType, key: bytes, wire: dict[str, Any], revision: int
     ) -> _objects.Stored:
-        wire["metadata"]["resourceVersion"] = str(revision) if revision else ""
-        stored = _objects.stored_from_wire(rt, key, wire, revision, self.registry)
+        stored = self._stored(rt, key, wire, revision)
         cache = self._caches.get(_keys.resource_prefix(rt))
         if cache is not None and revision:
             cache.offer(stored)
@@ -342,7 +368,16 @@ class ServerCore:
         self, rt: _registry.ResourceType, key: bytes, wire: dict[str, Any], revision: int
     ) -> _objects.Stored:
         """What a dry-run write returns: the object as it would be stored, not stored."""
+        return self._stored(rt, key, wire, revision)
+
+    def _stored(
+        self, rt: _registry.ResourceType, key: bytes, wire: dict[str, Any], revision: int
+    ) -> _objects.Stored:
         wire["metadata"]["resourceVersion"] = str(revision) if revision else ""
+        if isinstance(wire, _Wire):
+            return _objects.stored_from_object(
+                rt, key, wire.obj, wire, revision, share_fields=wire.fresh
+            )
         return _objects.stored_from_wire(rt, key, wire, revision, self.registry)
 
     async def put_new(

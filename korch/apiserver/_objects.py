@@ -3,9 +3,11 @@
 A :class:`Stored` is one version of one object as the server holds it: the typed object
 (frozen, so it is shared freely between the watch cache, list results and every watcher),
 its key and revision, and what selections test — its labels and its selectable fields
-(``field_set_for``, computed once from the wire form while decoding). Decoding a Pod costs
-~20 µs (JSON + codec), testing a selection on a Stored well under 1 µs, which is why the
-server decodes each version once and reuses it wherever the revision matches.
+(``field_set_for``, computed on first use). Decoding a typical Pod costs ~100 µs (JSON +
+codec, most of it its managedFields), testing a selection on a Stored well under 1 µs,
+which is why the server decodes each version once and reuses it wherever the revision
+matches, and why a write builds its Stored from the object it encoded
+(:func:`stored_from_object`) instead of decoding it.
 
 A :class:`Selection` is a namespace, a label selector and a field selector. It tests
 Stored objects, and raw wire dicts too (:meth:`Selection.matches_wire`), so a list served
@@ -14,12 +16,22 @@ from the store decodes only the objects it returns.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from korch import errors
-from korch.api import _codec, _field_selector, _generic, _meta, _registry, _selector
+from korch.api import (
+    _codec,
+    _codec_values,
+    _defaults_pod,
+    _field_selector,
+    _fields_v1,
+    _generic,
+    _meta,
+    _registry,
+    _selector,
+)
 from korch.apiserver import _keys
 from korch.store import _types as store_types
 
@@ -29,6 +41,7 @@ __all__ = (
     "bookmark_object",
     "decode_stored",
     "selection_for",
+    "stored_from_object",
     "stored_from_wire",
     "with_revision",
 )
@@ -87,8 +100,113 @@ def stored_from_wire(
     Raises:
         korch.errors.Invalid: the wire form does not decode as ``rt``'s class.
     """
-    obj: Any = _codec.from_dict(wire, rt.cls, registry=registry)
+    metadata = wire.get("metadata")
+    entries = metadata.get("managedFields") if isinstance(metadata, dict) else None
+    if entries and isinstance(metadata, dict):
+        typed = _shared_entries(entries)
+        if typed is not None:  # decoded without copying, and sharing, their fieldsV1
+            wire = {**wire, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+            obj: Any = _codec.from_dict(wire, rt.cls, registry=registry)
+            meta = _defaults_pod.copy_with(obj.metadata, {"managed_fields": typed})
+            return Stored(
+                key, _defaults_pod.copy_with(obj, {"metadata": meta}), revision, kind=rt.kind
+            )
+    obj = _codec.from_dict(wire, rt.cls, registry=registry)
     return Stored(key, obj, revision, kind=rt.kind)
+
+
+def _shared_entries(entries: Any) -> list[_meta.ManagedFieldsEntry] | None:
+    """Typed managedFields entries whose ``fieldsV1`` share structure (``_fields_v1.shared``),
+    or ``None`` when an entry is anything but a plain well-formed one (decoded as usual)."""
+    if entries.__class__ is not list:
+        return None
+    typed = []
+    for entry in entries:
+        if entry.__class__ is not dict or not _ENTRY_KEYS.issuperset(entry):
+            return None
+        strings = [entry.get(k, "") for k in _STRING_KEYS]
+        if any(value.__class__ is not str for value in strings):
+            return None
+        fields = entry.get("fieldsV1")
+        if fields is not None:
+            fields = _fields_v1.shared(fields)
+            if fields is None:
+                return None
+        time = entry.get("time")
+        try:
+            moment = None if time is None else _codec_values.s_time(time)
+        except _codec_values.Problem:
+            return None
+        manager, operation, api_version, fields_type, subresource = strings
+        typed.append(
+            _meta.ManagedFieldsEntry(
+                manager=manager,
+                operation=operation,
+                api_version=api_version,
+                time=moment,
+                fields_type=fields_type,
+                fields_v1=fields,
+                subresource=subresource,
+            )
+        )
+    return typed
+
+
+_ENTRY_KEYS: Final = frozenset(
+    ("manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource")
+)
+_STRING_KEYS: Final = ("manager", "operation", "apiVersion", "fieldsType", "subresource")
+
+
+def _managed_entry(entry: dict[str, Any], share: bool) -> _meta.ManagedFieldsEntry:
+    """The typed form of one managedFields entry, as ``from_dict`` would decode it.
+
+    ``share``: the entry's ``fieldsV1`` was made for this write alone, so the typed entry
+    keeps that dict instead of a copy.
+    """
+    if not _ENTRY_KEYS.issuperset(entry):
+        return _codec.from_dict(entry, _meta.ManagedFieldsEntry)
+    time = entry.get("time")
+    fields = entry.get("fieldsV1")
+    return _meta.ManagedFieldsEntry(
+        manager=entry.get("manager", ""),
+        operation=entry.get("operation", ""),
+        api_version=entry.get("apiVersion", ""),
+        time=None if time is None else _codec_values.s_time(time),
+        fields_type=entry.get("fieldsType", ""),
+        fields_v1=fields if share or fields is None else _codec_values.s_json(fields),
+        subresource=entry.get("subresource", ""),
+    )
+
+
+def stored_from_object(
+    rt: _registry.ResourceType,
+    key: bytes,
+    obj: Any,
+    wire: dict[str, Any],
+    revision: int,
+    *,
+    share_fields: bool,
+) -> Stored:
+    """The Stored of a write without decoding its wire form again.
+
+    ``wire`` is ``to_dict(obj)`` plus what the server set while finishing it: its
+    ``metadata.managedFields`` (entries whose ``fieldsV1`` may be kept without a copy when
+    ``share_fields``) and ``metadata.resourceVersion`` (``revision``). The typed object is
+    ``obj`` with those two fields replaced, which equals decoding ``wire``: the codec
+    round-trips every typed object the server writes (``from_dict(to_dict(x)) == x``;
+    tests/apiserver/test_create.py checks responses against fresh reads).
+    """
+    metadata = wire["metadata"]
+    entries = metadata.get("managedFields") or ()
+    meta = _defaults_pod.copy_with(
+        obj.metadata,
+        {
+            "resource_version": metadata.get("resourceVersion", ""),
+            "managed_fields": [_managed_entry(entry, share_fields) for entry in entries],
+        },
+    )
+    return Stored(key, _defaults_pod.copy_with(obj, {"metadata": meta}), revision, kind=rt.kind)
 
 
 def decode_stored(

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import attrs
 
-from korch.api import _generic, _registry
+from korch.api import _defaults_pod, _generic, _registry
 from korch.apiserver import _kinds
 
 __all__ = (
@@ -207,7 +207,8 @@ def prepare_for_create(rt: _registry.ResourceType, strategy: Strategy, obj: Any)
     if strategy.prepare_create is not None:
         obj = strategy.prepare_create(obj)
     if strategy.generation:
-        obj = attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, generation=1))
+        metadata = _defaults_pod.copy_with(obj.metadata, {"generation": 1})
+        obj = _defaults_pod.copy_with(obj, {"metadata": metadata})
     return obj
 
 

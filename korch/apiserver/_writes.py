@@ -32,7 +32,16 @@ from typing import Any, Final
 import attrs
 
 from korch import errors
-from korch.api import _codec, _core_node, _managed_fields, _meta, _patch, _registry, _strategic
+from korch.api import (
+    _codec,
+    _core_node,
+    _defaults_pod,
+    _managed_fields,
+    _meta,
+    _patch,
+    _registry,
+    _strategic,
+)
 from korch.apiserver import _admission, _core, _hooks, _keys, _objects, _status, _strategy, _types
 
 __all__ = ("SYSTEM_NAMESPACES", "Writes")
@@ -115,19 +124,16 @@ class Writes(_core.ServerCore):
         if rt.namespaced:
             await self._check_namespace(rt, namespace, meta.name or meta.generate_name)
         strategy = self.strategy(rt)
-        obj = attrs.evolve(
-            obj,
-            metadata=attrs.evolve(
-                meta,
-                namespace=namespace,
-                uid=self.new_uid(),
-                creation_timestamp=self.now(),
-                resource_version="",
-                self_link="",
-                deletion_timestamp=None,
-                deletion_grace_period_seconds=None,
-            ),
-        )
+        system = {
+            "namespace": namespace,
+            "uid": self.new_uid(),
+            "creation_timestamp": self.now(),
+            "resource_version": "",
+            "self_link": "",
+            "deletion_timestamp": None,
+            "deletion_grace_period_seconds": None,
+        }
+        obj = _defaults_pod.copy_with(obj, {"metadata": _defaults_pod.copy_with(meta, system)})
         obj = _hooks.default(_strategy.prepare_for_create(rt, strategy, obj))
         if self.admission.mutating:
             obj = await self.admission.admit(

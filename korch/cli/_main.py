@@ -246,5 +246,17 @@ def bench_store(
             out.write("\n")
 
 
+def _register_benchmarks() -> None:
+    # each module imports only click and rich at top level; the work is imported on use
+    from korch.cli._bench_controllers import bench_controllers
+    from korch.cli._bench_scheduler import bench_scheduler
+
+    bench.add_command(bench_controllers)
+    bench.add_command(bench_scheduler)
+
+
+_register_benchmarks()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

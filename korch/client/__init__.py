@@ -2,7 +2,8 @@
 
 Everything above the API server (controllers, scheduler, node agents, applications) uses a
 ``Client``, so it runs unchanged in-process (:class:`LocalClient`, ``api.client()``) or
-against a remote API server. See ``docs/api.md``::
+against a remote API server over HTTPS (:class:`HTTPClient`, configured by a
+:class:`KubeConfig`; see ``docs/http-api.md``). See ``docs/api.md``::
 
     pod = await client.get(Pod, "web", namespace="default")          # -> Pod
     pods = await client.list(Pod, label_selector="app=web")           # -> ObjectList[Pod]
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from korch.apiserver._types import ObjectList, WatchEvent
 from korch.client._events import EventRecorder
+from korch.client._http import HTTPClient
+from korch.client._kubeconfig import KubeConfig
 from korch.client._local import LocalClient
 from korch.client._protocol import Client, GenericKind, WatchEvents
 
@@ -25,6 +28,8 @@ __all__ = (
     "Client",
     "EventRecorder",
     "GenericKind",
+    "HTTPClient",
+    "KubeConfig",
     "LocalClient",
     "ObjectList",
     "WatchEvent",

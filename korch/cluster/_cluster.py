@@ -128,6 +128,8 @@ class Cluster:
         self.node_names = list(node_names or [f"node-{i + 1}" for i in range(nodes)])
         self._runtime = runtime
         self._data_dir = os.fspath(data_dir) if data_dir is not None else None
+        # a temporary data dir goes with the cluster: its processes must not outlive it
+        self._stop_pods_on_exit = data_dir is None
         self._controllers = controllers
         self._scheduler = scheduler
         self._garbage_collector = garbage_collector
@@ -204,7 +206,7 @@ class Cluster:
         if runtime == "process":
             assert self._data_dir is not None
             state = os.path.join(self._data_dir, "nodes", node_name)
-            return runtime_module.ProcessRuntime(state, clock=self.clock)
+            return runtime_module.ProcessRuntime(state, clock=self.clock, node_name=node_name)
         return runtime_module.load_runtime(runtime, node_name=node_name, clock=self.clock)
 
     async def add_node(self, name: str) -> Any:
@@ -216,7 +218,11 @@ class Cluster:
         node_module = importlib.import_module("korch.node")
         runtime = self._make_runtime(name)
         agent = node_module.NodeAgent(
-            self.client, runtime, name, clock=self.clock, **self._node_options
+            self.client,
+            runtime,
+            name,
+            clock=self.clock,
+            **{"stop_pods_on_exit": self._stop_pods_on_exit, **self._node_options},
         )
         scope = anyio.CancelScope()
         self.agents[name] = agent

@@ -5,6 +5,8 @@
 * :class:`EtcdServer` / :class:`EtcdCluster` — start a real etcd on free loopback ports;
 * :class:`Environment` — a MemoryStore, a running APIServer and a FakeClock with
   ``settle()``/``advance()`` (``docs/testing.md``); :func:`environment` for pytest fixtures;
+* :class:`ControllerEnvironment` — an Environment that also runs controllers in a
+  :class:`korch.controllers.Manager` and settles their queues (``docs/controllers.md``);
 * :class:`korch.clock.FakeClock` — re-exported for convenience.
 """
 
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from korch.clock import FakeClock
 
 if TYPE_CHECKING:
+    from korch.testing._controllers import ControllerEnvironment
     from korch.testing._env import Environment, environment
     from korch.testing._etcd_server import EtcdCluster, EtcdServer, find_etcd
     from korch.testing._store_conformance import StoreConformance
 
 __all__ = (
+    "ControllerEnvironment",
     "Environment",
     "EtcdCluster",
     "EtcdServer",
@@ -36,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from korch.testing._store_conformance import StoreConformance
 
         return StoreConformance
+    if name == "ControllerEnvironment":
+        from korch.testing._controllers import ControllerEnvironment
+
+        return ControllerEnvironment
     if name in ("Environment", "environment"):
         from korch.testing import _env
 
